@@ -1,0 +1,80 @@
+"""Online calibration: a drafter's raw confidence -> the chance a draft position is accepted.
+
+Raw signals (a drafter's own probability, a confidence head, an n-gram match length) are not acceptance
+probabilities. Every verification tells us, for each verified position that was reached, whether it was accepted;
+we count that per confidence bucket and read a monotone estimate back (pool adjacent violators).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+N_BUCKETS = 20
+# Pseudo-trials at the bucket's own raw value on top of the Beta(1, 1) prior: before any evidence a drafter that
+# says 0.9 is believed a little, after a few dozen rounds the counts dominate.
+PRIOR_TRIALS = 4.0
+
+
+def _pool_adjacent_violators(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Weighted isotonic (non-decreasing) regression."""
+    blocks: list[list[float]] = []  # [mean, weight, count]
+    for v, w in zip(values, weights):
+        blocks.append([float(v), float(w), 1])
+        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
+            m2, w2, c2 = blocks.pop()
+            m1, w1, c1 = blocks.pop()
+            w = w1 + w2
+            blocks.append([(m1 * w1 + m2 * w2) / w, w, c1 + c2])
+    out = []
+    for m, _, c in blocks:
+        out.extend([m] * c)
+    return np.array(out)
+
+
+class Calibration:
+    def __init__(self, n_buckets: int = N_BUCKETS, prior_trials: float = PRIOR_TRIALS):
+        self.n_buckets = n_buckets
+        centers = (np.arange(n_buckets) + 0.5) / n_buckets
+        self.accepted = np.zeros(n_buckets)
+        self.tried = np.zeros(n_buckets)
+        self._prior_a = 1.0 + prior_trials * centers
+        self._prior_b = 1.0 + prior_trials * (1.0 - centers)
+        self._table: np.ndarray | None = None
+
+    def buckets(self, confidences: np.ndarray) -> np.ndarray:
+        c = np.clip(np.asarray(confidences, dtype=np.float64), 0.0, 1.0)
+        return np.minimum((c * self.n_buckets).astype(np.int64), self.n_buckets - 1)
+
+    def table(self) -> np.ndarray:
+        if self._table is None:
+            a = self.accepted + self._prior_a
+            b = (self.tried - self.accepted) + self._prior_b
+            self._table = _pool_adjacent_violators(a / (a + b), a + b)
+        return self._table
+
+    def estimate(self, confidences: np.ndarray) -> np.ndarray:
+        """a_i: P(position i accepted | every earlier position accepted)."""
+        if len(confidences) == 0:
+            return np.zeros(0)
+        return self.table()[self.buckets(confidences)]
+
+    def record(self, confidences: np.ndarray, n_accepted: int) -> None:
+        """Positions [0, n_accepted) were accepted; position n_accepted (if verified) was rejected."""
+        n_reached = min(len(confidences), n_accepted + 1)
+        if n_reached == 0:
+            return
+        b = self.buckets(confidences[:n_reached])
+        np.add.at(self.tried, b, 1.0)
+        if n_accepted:
+            np.add.at(self.accepted, b[:n_accepted], 1.0)
+        self._table = None
+
+    def to_dict(self) -> dict:
+        return {"n_buckets": self.n_buckets, "accepted": self.accepted.tolist(), "tried": self.tried.tolist()}
+
+    def load(self, data: dict) -> None:
+        if data.get("n_buckets") != self.n_buckets:
+            return
+        self.accepted = np.array(data["accepted"], dtype=np.float64)
+        self.tried = np.array(data["tried"], dtype=np.float64)
+        self._table = None

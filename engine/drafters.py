@@ -1,0 +1,195 @@
+"""Drafters: cheap proposers of the next few tokens, all behind one small protocol.
+
+A round asks the drafter for up to n tokens after `history` (every committed token, the last one not yet seen by
+the target). The drafter returns the tokens, a raw confidence per token (calibrated by the scheduler) and, in
+sampling mode, the law each token was drawn from (None: a deterministic proposal). The native DSpark drafter lives
+in `dspark_drafter.py` and implements the same protocol.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Protocol, Sequence
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from .costs import CostCurve
+from .llama import Context
+from .sampling import Dist, SamplingParams, distribution
+
+
+
+class DraftGate(Protocol):
+    """The scheduler's questions to a drafter mid-draft (see scheduler.Scheduler)."""
+
+    def keep_drafting(self, confidences: list[float], sunk: float, step: float) -> bool: ...
+
+    def include(self, confidences: list[float], sunk: float, step: float) -> bool: ...
+
+
+@dataclass
+class Draft:
+    tokens: list[int] = field(default_factory=list)
+    confidences: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    dists: list[Dist | None] | None = None  # sampling laws; None: every token is a point mass
+    seconds: float = 0.0
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+
+class Drafter(Protocol):
+    kind: str  # "model", "ngram", "dspark", "dflash"
+
+    def draft(
+        self,
+        history: Sequence[int],
+        n_max: int,
+        sampling: SamplingParams,
+        rng: np.random.Generator,
+        gate: DraftGate,
+    ) -> Draft: ...
+
+    def expected_cost(self, k: int) -> float:
+        """Seconds to draft k tokens, for planning before the round."""
+        ...
+
+    def observe_target(self, tokens: Sequence[int], pos0: int, n_kept: int) -> None:
+        """The target just evaluated `tokens` at pos0..; the first n_kept stay committed.
+
+        Feature-conditioned drafters (DSpark) read the target's hidden states here.
+        """
+        ...
+
+    def reset(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = min(len(a), len(b))
+    if n == 0:
+        return 0
+    x = np.asarray(a[:n]) != np.asarray(b[:n])
+    hit = np.flatnonzero(x)
+    return int(hit[0]) if hit.size else n
+
+
+def top_probability(row: np.ndarray) -> float:
+    """softmax(row)[argmax] without materialising the softmax."""
+    m = row.max()
+    return float(1.0 / np.exp(row - m).sum())
+
+
+class ModelDrafter:
+    """A small GGUF LM with the target's vocabulary, run autoregressively in its own context."""
+
+    kind = "model"
+
+    def __init__(self, ctx: Context, cost: CostCurve):
+        self.ctx = ctx
+        self.cost = cost  # seconds to evaluate n tokens in the drafter
+        self._eog = ctx.model.eog_mask
+        self.kv: list[int] = []  # tokens in the drafter's KV cache
+        self._committed = 0  # tokens the session has committed (the target's pending one included)
+
+    def expected_cost(self, k: int) -> float:
+        # the first step also catches up on every token committed since the drafter last ran
+        behind = max(1, self._committed - len(self.kv))
+        return self.cost(behind) + max(0, k - 1) * self.cost(1)
+
+    def observe_target(self, tokens, pos0, n_kept) -> None:
+        self._committed = pos0 + n_kept + 1
+
+    def draft(self, history, n_max, sampling, rng, gate) -> Draft:
+        t0 = time.perf_counter()
+        keep = min(common_prefix(self.kv, history), len(history) - 1)
+        if keep < len(self.kv):
+            self.ctx.remove_from(keep)
+            del self.kv[keep:]
+        fresh = list(history[keep:])
+        logits = self.ctx.decode(fresh, keep, "last")
+        self.kv.extend(fresh)
+        tokens: list[int] = []
+        confs: list[float] = []
+        dists: list[Dist | None] | None = None if sampling.greedy else []
+        step = self.cost(1)
+        while True:
+            # the confidence is read from the law before sampling from it (see Scheduler.include)
+            row = logits[0]
+            if dists is None:
+                d = None
+                conf = top_probability(row)
+            else:
+                d = distribution(row, sampling)
+                conf = float(d.probs[0])
+            if not gate.include([*confs, conf], time.perf_counter() - t0, step):
+                break
+            x = int(row.argmax()) if d is None else d.sample(rng)
+            tokens.append(x)
+            confs.append(conf)
+            if d is not None:
+                dists.append(d)
+            if len(tokens) >= n_max or self._eog[x]:
+                break
+            if not gate.keep_drafting(confs, time.perf_counter() - t0, step):
+                break
+            logits = self.ctx.decode([x], len(self.kv), "last")
+            self.kv.append(x)
+        return Draft(tokens, np.asarray(confs), dists, time.perf_counter() - t0)
+
+    def reset(self) -> None:
+        self.ctx.clear()
+        self.kv.clear()
+
+    def close(self) -> None:
+        self.ctx.close()
+
+
+class NgramDrafter:
+    """Prompt lookup: continue the most recent earlier occurrence of the conversation's last few tokens."""
+
+    kind = "ngram"
+    MIN_N = 2
+    MAX_N = 5
+    DECAY = 0.97  # later positions of a copied span are less certain
+
+    def __init__(self, min_n: int = MIN_N, max_n: int = MAX_N):
+        self.min_n = min_n
+        self.max_n = max_n
+        self._seconds = 2e-5  # running cost: a lookup, no model
+
+    def expected_cost(self, k: int) -> float:
+        return self._seconds
+
+    def observe_target(self, tokens, pos0, n_kept) -> None:
+        pass
+
+    def draft(self, history, n_max, sampling, rng, gate) -> Draft:
+        t0 = time.perf_counter()
+        h = np.asarray(history, dtype=np.int64)
+        found = Draft()
+        for n in range(self.max_n, self.min_n - 1, -1):
+            if len(h) <= n:
+                continue
+            windows = sliding_window_view(h[:-1], n)
+            hits = np.flatnonzero((windows == h[-n:]).all(axis=1))
+            if hits.size:
+                start = int(hits[-1]) + n
+                cont = h[start : start + n_max]
+                # longer matches, and earlier occurrences that agree on the next token, make a surer proposal
+                agree = int(np.count_nonzero(h[hits + n] == cont[0]))
+                first = 1.0 - 0.5 ** (n + agree - 1)
+                found = Draft(cont.tolist(), first * self.DECAY ** np.arange(len(cont)), None)
+                break
+        found.seconds = time.perf_counter() - t0
+        self._seconds += 0.1 * (found.seconds - self._seconds)
+        return found
+
+    def reset(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,305 @@
+"""Thin, typed wrapper over llama_cpp's low-level C API.
+
+This is the only module of the engine that calls `llama_cpp` directly (the native DSpark bindings in
+`dflash_bindings.py` aside). It loads models, evaluates batches into a preallocated `llama_batch` through numpy
+views, hands out logits as numpy views of llama.cpp's own buffer, rolls back the KV cache and converts between
+text and tokens.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import threading
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+import llama_cpp as ll
+
+from .errors import ContextOverflowError, DecodeError, ModelLoadError
+
+GGUF_MAGIC = b"GGUF"
+
+_backend_lock = threading.Lock()
+_backend_ready = False
+_verbose = False
+
+
+@ll.llama_log_callback
+def _log_callback(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+    # llama.cpp is chatty; its log only reaches the terminal with --verbose.
+    if _verbose and text:
+        os.write(2, text)
+
+
+def init_backend(verbose: bool = False) -> None:
+    """Initialise llama.cpp once per process and route its log through our filter."""
+    global _backend_ready, _verbose
+    _verbose = verbose
+    with _backend_lock:
+        if _backend_ready:
+            return
+        ll.llama_log_set(_log_callback, ctypes.c_void_p(0))
+        ll.llama_backend_init()
+        _backend_ready = True
+
+
+def default_threads() -> int:
+    """Threads for decoding: every core we may run on (llama.cpp scales well to physical cores)."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        n = os.cpu_count() or 1
+    return max(1, n)
+
+
+def _check_gguf_file(path: Path) -> None:
+    if not path.exists():
+        raise ModelLoadError(f"model file not found: {path}")
+    if path.is_dir():
+        raise ModelLoadError(f"expected a .gguf file, got a directory: {path}")
+    try:
+        with path.open("rb") as f:
+            magic = f.read(4)
+    except OSError as exc:
+        raise ModelLoadError(f"cannot read {path}: {exc.strerror}") from None
+    if magic != GGUF_MAGIC:
+        raise ModelLoadError(f"not a GGUF file (bad magic): {path}")
+
+
+class Model:
+    """A loaded GGUF model: weights, vocabulary and metadata."""
+
+    def __init__(self, path: str | os.PathLike, n_gpu_layers: int = 0, use_mmap: bool = True):
+        init_backend(_verbose)
+        self.path = Path(path)
+        _check_gguf_file(self.path)
+        params = ll.llama_model_default_params()
+        params.n_gpu_layers = n_gpu_layers
+        params.use_mmap = use_mmap
+        self._ptr = ll.llama_model_load_from_file(str(self.path).encode(), params)
+        if not self._ptr:
+            raise ModelLoadError(f"llama.cpp could not load {self.path} (corrupt, truncated or unsupported GGUF)")
+        self._vocab = ll.llama_model_get_vocab(self._ptr)
+        self.n_vocab: int = ll.llama_vocab_n_tokens(self._vocab)
+        self.n_embd: int = ll.llama_model_n_embd(self._ptr)
+        self.n_layer: int = ll.llama_model_n_layer(self._ptr)
+        self.n_ctx_train: int = ll.llama_model_n_ctx_train(self._ptr)
+        self.n_gpu_layers = n_gpu_layers
+        self.arch: str = self.meta("general.architecture") or "unknown"
+        self.bos: int = ll.llama_vocab_bos(self._vocab)
+        self.eos: int = ll.llama_vocab_eos(self._vocab)
+        self.add_bos: bool = bool(ll.llama_vocab_get_add_bos(self._vocab))
+        self._pieces: dict[int, bytes] = {}
+        self._eog = np.zeros(self.n_vocab, dtype=bool)
+        for t in range(self.n_vocab):
+            # one pass at load keeps the hot loop to a numpy lookup
+            if ll.llama_vocab_is_eog(self._vocab, t):
+                self._eog[t] = True
+
+    # -- metadata -------------------------------------------------------------------------------------------
+    def meta(self, key: str) -> str | None:
+        buf = ctypes.create_string_buffer(1 << 16)
+        n = ll.llama_model_meta_val_str(self._ptr, key.encode(), buf, len(buf))
+        if n < 0:
+            return None
+        if n >= len(buf):  # long values (chat templates) need a bigger buffer
+            buf = ctypes.create_string_buffer(n + 1)
+            ll.llama_model_meta_val_str(self._ptr, key.encode(), buf, len(buf))
+        return buf.value.decode("utf-8", errors="replace")
+
+    def description(self) -> str:
+        buf = ctypes.create_string_buffer(256)
+        ll.llama_model_desc(self._ptr, buf, len(buf))
+        return buf.value.decode("utf-8", errors="replace")
+
+    @property
+    def size_bytes(self) -> int:
+        return int(ll.llama_model_size(self._ptr))
+
+    @property
+    def n_params(self) -> int:
+        return int(ll.llama_model_n_params(self._ptr))
+
+    def chat_template(self) -> str | None:
+        raw = ll.llama_model_chat_template(self._ptr, None)
+        return raw.decode("utf-8", errors="replace") if raw else None
+
+    # -- vocabulary -----------------------------------------------------------------------------------------
+    def tokenize(self, text: str, add_special: bool = True, parse_special: bool = False) -> list[int]:
+        data = text.encode("utf-8")
+        cap = len(data) + 8
+        buf = (ll.llama_token * cap)()
+        n = ll.llama_tokenize(self._vocab, data, len(data), buf, cap, add_special, parse_special)
+        if n < 0:
+            cap = -n
+            buf = (ll.llama_token * cap)()
+            n = ll.llama_tokenize(self._vocab, data, len(data), buf, cap, add_special, parse_special)
+        return list(buf[:n])
+
+    def piece(self, token: int) -> bytes:
+        """The bytes of one token (special tokens rendered), cached: the hot loop calls this per token."""
+        cached = self._pieces.get(token)
+        if cached is not None:
+            return cached
+        buf = ctypes.create_string_buffer(64)
+        n = ll.llama_token_to_piece(self._vocab, token, buf, len(buf), 0, True)
+        if n < 0:
+            buf = ctypes.create_string_buffer(-n)
+            n = ll.llama_token_to_piece(self._vocab, token, buf, len(buf), 0, True)
+        data = buf.raw[:n]
+        self._pieces[token] = data
+        return data
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        return b"".join(self.piece(t) for t in tokens).decode("utf-8", errors="replace")
+
+    def token_text(self, token: int) -> str:
+        raw = ll.llama_vocab_get_text(self._vocab, token)
+        return raw.decode("utf-8", errors="replace") if raw else ""
+
+    def is_eog(self, token: int) -> bool:
+        return bool(self._eog[token])
+
+    @property
+    def eog_mask(self) -> np.ndarray:
+        return self._eog
+
+    def close(self) -> None:
+        if getattr(self, "_ptr", None):
+            ll.llama_model_free(self._ptr)
+            self._ptr = None
+
+    def __del__(self) -> None:  # pragma: no cover - interpreter shutdown order varies
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+class Context:
+    """One inference context (KV cache, one sequence) over a model, with a reusable batch."""
+
+    def __init__(
+        self,
+        model: Model,
+        n_ctx: int,
+        n_batch: int = 512,
+        threads: int | None = None,
+        embeddings: bool = False,
+    ):
+        self.model = model
+        threads = threads or default_threads()
+        params = ll.llama_context_default_params()
+        params.n_ctx = n_ctx
+        params.n_batch = n_batch
+        params.n_ubatch = n_batch
+        params.n_seq_max = 1
+        params.n_threads = threads
+        params.n_threads_batch = threads
+        params.swa_full = True  # rollback and prefix reuse need the whole window kept
+        params.embeddings = embeddings
+        params.no_perf = True
+        self._ptr = ll.llama_init_from_model(model._ptr, params)
+        if not self._ptr:
+            raise ModelLoadError(f"could not create a context of {n_ctx} tokens for {model.path.name} (out of memory?)")
+        self.n_ctx: int = ll.llama_n_ctx(self._ptr)
+        self.n_batch = n_batch
+        self.threads = threads
+        self._mem = ll.llama_get_memory(self._ptr)
+        self._batch = ll.llama_batch_init(n_batch, 0, 1)
+        b = self._batch
+        for i in range(n_batch):
+            b.n_seq_id[i] = 1
+            b.seq_id[i][0] = 0
+        self._tok = np.ctypeslib.as_array(b.token, shape=(n_batch,))
+        self._pos = np.ctypeslib.as_array(b.pos, shape=(n_batch,))
+        self._out = np.ctypeslib.as_array(ctypes.cast(b.logits, ctypes.POINTER(ctypes.c_int8)), shape=(n_batch,))
+        self.n_decodes = 0  # counted for tests and the stats: decodes are what a round costs
+
+    @property
+    def ptr(self):
+        return self._ptr
+
+    def decode(self, tokens: Sequence[int] | np.ndarray, pos0: int, outputs: str = "last") -> np.ndarray | None:
+        """Evaluate `tokens` at positions pos0.. and return logits as a (n_out, n_vocab) view.
+
+        outputs: "none", "last" or "all". The view is only valid until the next decode.
+        Prompts longer than the batch are split; "all" is only allowed within one batch.
+        """
+        n = len(tokens)
+        if n == 0:
+            return None
+        if pos0 + n > self.n_ctx:
+            raise ContextOverflowError(
+                f"context full: {pos0 + n} tokens needed, the context holds {self.n_ctx} (raise --ctx-size)"
+            )
+        if n > self.n_batch:
+            if outputs == "all":
+                raise ValueError("outputs='all' needs the tokens to fit one batch")
+            for start in range(0, n - self.n_batch, self.n_batch):
+                self._decode_chunk(tokens[start : start + self.n_batch], pos0 + start, "none")
+            start = ((n - 1) // self.n_batch) * self.n_batch
+            return self._decode_chunk(tokens[start:], pos0 + start, outputs)
+        return self._decode_chunk(tokens, pos0, outputs)
+
+    def _decode_chunk(self, tokens, pos0: int, outputs: str) -> np.ndarray | None:
+        n = len(tokens)
+        self._tok[:n] = tokens
+        self._pos[:n] = np.arange(pos0, pos0 + n, dtype=np.int32)
+        if outputs == "all":
+            self._out[:n] = 1
+            n_out = n
+        else:
+            self._out[:n] = 0
+            n_out = 0
+            if outputs == "last":
+                self._out[n - 1] = 1
+                n_out = 1
+        self._batch.n_tokens = n
+        rc = ll.llama_decode(self._ptr, self._batch)
+        self.n_decodes += 1
+        if rc == 1:
+            raise ContextOverflowError(f"context full: no KV slot for {n} tokens at position {pos0}")
+        if rc != 0:
+            raise DecodeError(f"llama_decode failed with code {rc} ({n} tokens at position {pos0})")
+        if n_out == 0:
+            return None
+        ptr = ll.llama_get_logits(self._ptr)
+        return np.ctypeslib.as_array(ptr, shape=(n_out, self.model.n_vocab))
+
+    def remove_from(self, pos: int) -> None:
+        """Forget every KV entry at position >= pos (rollback of rejected drafts, prefix reuse)."""
+        if not ll.llama_memory_seq_rm(self._mem, 0, pos, -1):
+            raise DecodeError(f"the KV cache refused to roll back to position {pos}")
+
+    def clear(self) -> None:
+        ll.llama_memory_clear(self._mem, True)
+
+    def close(self) -> None:
+        if getattr(self, "_ptr", None):
+            ll.llama_batch_free(self._batch)
+            ll.llama_free(self._ptr)
+            self._ptr = None
+
+    def __del__(self) -> None:  # pragma: no cover
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+def supports_gpu_offload() -> bool:
+    init_backend(_verbose)
+    return bool(ll.llama_supports_gpu_offload())
+
+
+def system_info() -> str:
+    init_backend(_verbose)
+    return ll.llama_print_system_info().decode("utf-8", errors="replace")
+
+
+def library_version() -> str:
+    return getattr(ll, "__version__", None) or __import__("llama_cpp").__version__

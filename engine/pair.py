@@ -1,0 +1,183 @@
+"""Load a target and its drafter, measure their costs, and hand out decoding sessions.
+
+Costs and calibration are per model pair and machine: they are measured once, cached as JSON (when a cache dir
+is given) and kept current by every round.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from .calibration import Calibration
+from .costs import CostCurve, profile_decode
+from .drafters import Drafter, ModelDrafter, NgramDrafter
+from .errors import DSparkError, IncompatibleDrafterError
+from .llama import Context, Model, default_threads, library_version
+from .scheduler import ScheduleConfig, Scheduler
+from .session import Session
+
+NONE_DRAFTERS = (None, "", "none", "plain")
+VOCAB_SIZE_MARGIN = 128  # converted checkpoints pad vocabularies differently; ids past the shared range never matter
+VOCAB_SAMPLE = 4096  # token texts compared across the shared range
+
+
+@dataclass
+class PairOptions:
+    n_ctx: int = 4096
+    n_gpu_layers: int = 0
+    drafter_gpu_layers: int | None = None  # None: same as the target
+    threads: int | None = None
+    n_batch: int = 512
+    schedule: ScheduleConfig | None = None
+    cache_dir: Path | None = None  # where measured costs and calibration persist
+    profile: bool = True  # measure costs at load (off: a rough default curve, for quick tools)
+
+
+def check_vocab(target: Model, drafter: Model) -> None:
+    """One-line refusal when the drafter's token ids do not mean the target's tokens."""
+    if abs(target.n_vocab - drafter.n_vocab) > VOCAB_SIZE_MARGIN:
+        raise IncompatibleDrafterError(
+            f"drafter {drafter.path.name} has a vocabulary of {drafter.n_vocab} tokens, "
+            f"target {target.path.name} has {target.n_vocab}: they cannot be paired"
+        )
+    shared = min(target.n_vocab, drafter.n_vocab)
+    step = max(1, shared // VOCAB_SAMPLE)
+    for t in list(range(0, shared, step)) + [shared - 1]:
+        if target.token_text(t) != drafter.token_text(t):
+            raise IncompatibleDrafterError(
+                f"drafter {drafter.path.name} and target {target.path.name} disagree on token {t} "
+                f"({drafter.token_text(t)!r} vs {target.token_text(t)!r}): different tokenizers"
+            )
+
+
+def _file_key(model: Model, *extra) -> str:
+    st = model.path.stat()
+    raw = json.dumps([str(model.path.resolve()), st.st_size, int(st.st_mtime), library_version(), *extra])
+    return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+class Pair:
+    def __init__(self, target_path: str | os.PathLike, drafter: str | os.PathLike | None, options: PairOptions,
+                 progress: Callable[[str], None] | None = None):
+        self.options = options
+        say = progress or (lambda _msg: None)
+        threads = options.threads or default_threads()
+        self.threads = threads
+        say(f"loading {Path(target_path).name}")
+        self.target_model = Model(target_path, n_gpu_layers=options.n_gpu_layers)
+        n_ctx = min(options.n_ctx, self.target_model.n_ctx_train or options.n_ctx)
+        self.target_ctx = Context(self.target_model, n_ctx, options.n_batch, threads)
+        self.drafter_model: Model | None = None
+        self.drafter: Drafter | None = None
+        self._filler = self.target_model.tokenize(" the", add_special=False)[-1]
+        self.verify_cost = self._costs(self.target_ctx, "target", say)
+        spec = None if drafter is None else str(drafter)
+        if spec in NONE_DRAFTERS:
+            self.drafter = None
+        elif spec == "ngram":
+            self.drafter = NgramDrafter()
+        else:
+            self.drafter = self._load_drafter(Path(spec), n_ctx, threads, say)
+        draft_cost = self.drafter.expected_cost if self.drafter else (lambda k: 0.0)
+        self.calibration = Calibration()
+        self._load_calibration()
+        self.scheduler = Scheduler(self.verify_cost, draft_cost, options.schedule or ScheduleConfig(),
+                                   self.calibration)
+        self._session: Session | None = None
+
+    @property
+    def mode(self) -> str:
+        return self.drafter.kind if self.drafter else "plain"
+
+    def _load_drafter(self, path: Path, n_ctx: int, threads: int, say) -> Drafter:
+        say(f"loading drafter {path.name}")
+        gpu = self.options.drafter_gpu_layers
+        model = Model(path, n_gpu_layers=self.options.n_gpu_layers if gpu is None else gpu)
+        self.drafter_model = model
+        if model.arch == "dflash":
+            from .dspark_drafter import load_dspark_drafter
+
+            return load_dspark_drafter(self, model, n_ctx, threads, say)
+        check_vocab(self.target_model, model)
+        ctx = Context(model, n_ctx, self.options.n_batch, threads)
+        return ModelDrafter(ctx, self._costs(ctx, "drafter", say, outputs="last"))
+
+    def _costs(self, ctx: Context, role: str, say, outputs: str = "all") -> CostCurve:
+        if not self.options.profile:
+            # a CPU-like guess: cost grows with n; the running scale corrects it within a few rounds
+            return CostCurve({1: 0.01, 2: 0.018, 4: 0.03, 8: 0.05, 16: 0.09, 33: 0.18})
+        key = _file_key(ctx.model, role, outputs, ctx.n_ctx, ctx.threads, ctx.model.n_gpu_layers)
+        cache = self.options.cache_dir / f"costs-{key}.json" if self.options.cache_dir else None
+        if cache and cache.exists():
+            try:
+                return CostCurve.from_dict(json.loads(cache.read_text()))
+            except (ValueError, KeyError, OSError):
+                pass  # a damaged cache is re-measured
+        say(f"measuring {role} costs on this machine (once)")
+        curve = profile_decode(ctx, self._filler, outputs=outputs)
+        if cache:
+            _write_json(cache, curve.to_dict())
+        return curve
+
+    # -- calibration persistence ----------------------------------------------------------------------------
+    def _calibration_path(self) -> Path | None:
+        if not self.options.cache_dir or not self.drafter:
+            return None
+        drafter_key = _file_key(self.drafter_model) if self.drafter_model else self.drafter.kind
+        return self.options.cache_dir / f"calibration-{_file_key(self.target_model)}-{drafter_key}.json"
+
+    def _load_calibration(self) -> None:
+        path = self._calibration_path()
+        if path and path.exists():
+            try:
+                self.calibration.load(json.loads(path.read_text()))
+            except (ValueError, KeyError, OSError):
+                pass
+
+    def save_state(self) -> None:
+        path = self._calibration_path()
+        if path:
+            _write_json(path, self.calibration.to_dict())
+
+    # -- sessions -------------------------------------------------------------------------------------------
+    def session(self) -> Session:
+        """The pair's one decoding session (one KV cache): conversations share it through prefix reuse."""
+        if self._session is None:
+            self._session = Session(self.target_ctx, self.drafter, self.scheduler)
+        return self._session
+
+    def close(self) -> None:
+        try:
+            self.save_state()
+        except OSError:
+            pass
+        if self.drafter:
+            self.drafter.close()
+        self.target_ctx.close()
+        self.target_model.close()
+        if self.drafter_model:
+            self.drafter_model.close()
+
+    def __enter__(self) -> "Pair":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _write_json(path: Path, data: dict) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data))
+        tmp.replace(path)
+    except OSError:
+        pass  # a cache we cannot write is only a slower next start
+
+
+__all__ = ["Pair", "PairOptions", "check_vocab", "DSparkError"]

@@ -1,0 +1,180 @@
+"""Hardware-aware choice of how much to draft and verify each round.
+
+Expected tokens from verifying the first k drafts: E(k) = 1 + sum_{i<=k} prod_{j<=i} a_j (the 1 is the token the
+target always adds). Cost: C(k) = draft seconds + T_verify(k + 1) + overhead. We pick k* = argmax E(k) / C(k);
+k = 0 (a plain target step) is always a candidate, so with honest costs speculation cannot be slower than plain
+decoding. Drafting that cannot pay is skipped; it is probed now and then so a drafter that improves is noticed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .calibration import Calibration
+from .costs import MAX_TOKENS_PER_VERIFY, CostCurve
+
+LOOKAHEAD = 4  # drafts looked ahead when deciding to draft one more (cost curves have steps)
+PROBE_FIRST = 16  # rounds without verified drafts before probing the drafter again
+PROBE_MAX = 1024  # probes that do not pay get rarer, so their cost vanishes on long generations
+PROBE_DRAFTS = 4
+FREE_DRAFT = 0.02  # a drafter costing under 2% of a target step (n-gram lookup) is always consulted
+PRIOR_ACCEPTANCE = 0.6  # belief in a fresh drafter's per-position acceptance, before any round
+ACCEPT_EMA = 0.05
+OVERHEAD_EMA = 0.1
+
+
+@dataclass
+class ScheduleConfig:
+    max_draft: int = 16
+    fixed_draft: int | None = None  # verify exactly this many drafts when drafted (tests, experiments)
+
+    def __post_init__(self) -> None:
+        self.max_draft = max(0, min(self.max_draft, MAX_TOKENS_PER_VERIFY - 1))
+
+
+class Scheduler:
+    def __init__(
+        self,
+        verify_cost: CostCurve,
+        draft_cost: Callable[[int], float],
+        config: ScheduleConfig,
+        calibration: Calibration | None = None,
+    ):
+        self.verify_cost = verify_cost
+        self.draft_cost = draft_cost  # expected seconds to draft k tokens now, before drafting
+        self.config = config
+        self.calibration = calibration or Calibration()
+        self.acceptance = PRIOR_ACCEPTANCE  # running per-position acceptance, for planning before drafting
+        self.overhead = 0.0  # running Python seconds per round outside decodes
+        self.overhead_plain = 0.0  # the same for rounds without a draft
+        self._since_spec = 0  # rounds since drafts were last verified
+        self._probe_every = PROBE_FIRST
+        self.probing = False
+
+    # -- before drafting ------------------------------------------------------------------------------------
+    def plan(self, k_limit: int) -> int:
+        """How many tokens to draft this round (0: plain step). Uses the running acceptance, not yet the draft."""
+        k_limit = min(k_limit, self.config.max_draft)
+        self.probing = False
+        if k_limit <= 0:
+            return 0
+        if self.config.fixed_draft is not None:
+            return min(self.config.fixed_draft, k_limit)
+        if self.draft_cost(k_limit) <= FREE_DRAFT * self.verify_cost(1):
+            return k_limit
+        ks = np.arange(1, k_limit + 1)
+        expected = 1.0 + np.cumsum(self.acceptance**ks)
+        cost = np.array([self.draft_cost(int(k)) for k in ks]) + self.verify_cost.array()[ks + 1] + self.overhead
+        plain = 1.0 / (self.verify_cost(1) + self.overhead)
+        if (expected / cost).max() > plain:
+            return k_limit
+        # even a drafter that is always right could not pay here: never spend a probe on it
+        ceiling = (1.0 + ks) / cost
+        if ceiling.max() > plain and self._probe_due():
+            return min(k_limit, PROBE_DRAFTS)
+        return 0
+
+    def _probe_due(self) -> bool:
+        """A drafter that stopped paying is re-tested now and then: topics change, code gets repeated."""
+        if self._since_spec >= self._probe_every:
+            self.probing = True
+        return self.probing
+
+    # -- while drafting (autoregressive drafters) ------------------------------------------------------------
+    # Both questions are asked before the next token is sampled, from confidences of laws already computed: in
+    # sampling mode, gating on the sampled token itself would bias the output away from the target's law.
+    def keep_drafting(self, confidences: list[float], sunk: float, step: float) -> bool:
+        """After drafting len(confidences) tokens in `sunk` seconds: is another drafter step worth `step`?"""
+        if self.config.fixed_draft is not None or self.probing:
+            return True
+        a = self.calibration.estimate(np.asarray(confidences))
+        expected, cost = self._curves(a, sunk)
+        a_next = float(a[-1]) if len(a) else self.acceptance
+        return self._lookahead(expected[-1], float(np.prod(a)), a_next, len(a), sunk, step, 1) > float(
+            (expected / cost).max()
+        )
+
+    def include(self, confidences: list[float], sunk: float, step: float) -> bool:
+        """The last confidence belongs to a position whose law is known but not yet sampled: draft it?"""
+        if self.config.fixed_draft is not None or self.probing:
+            return True
+        a = self.calibration.estimate(np.asarray(confidences))
+        expected, cost = self._curves(a[:-1], sunk)
+        without = float((expected / cost).max())
+        reach = float(np.prod(a[:-1])) * float(a[-1])
+        with_it = expected[-1] + reach
+        n = len(a)
+        vc = self.verify_cost.array()
+        here = with_it / (sunk + vc[min(n + 1, MAX_TOKENS_PER_VERIFY)] + self.overhead)
+        return max(here, self._lookahead(with_it, reach, float(a[-1]), n, sunk, step, 1)) > without
+
+    def _lookahead(self, expected: float, reach: float, a_next: float, n: int, sunk: float, step: float,
+                   first: int) -> float:
+        """Best expected rate from drafting j = first..LOOKAHEAD more tokens at a_next each."""
+        vc = self.verify_cost.array()
+        best = 0.0
+        for j in range(first, LOOKAHEAD + 1):
+            if n + j + 1 > MAX_TOKENS_PER_VERIFY:
+                break
+            gain = reach * sum(a_next**i for i in range(1, j + 1))
+            best = max(best, (expected + gain) / (sunk + j * step + vc[n + j + 1] + self.overhead))
+        return best
+
+    # -- after drafting -------------------------------------------------------------------------------------
+    def choose(self, confidences: np.ndarray, sunk: float, exact_laws: bool = False) -> int:
+        """How many of the drafted tokens to verify (0..len): argmax of expected tokens per second.
+
+        exact_laws: the drafts were sampled (not argmax), so they were already gated position by position before
+        sampling and must all be verified: cutting them now would depend on the sampled tokens.
+        """
+        n = len(confidences)
+        if n == 0:
+            return 0
+        if exact_laws:
+            return n
+        if self.config.fixed_draft is not None:
+            return min(n, self.config.fixed_draft)
+        a = self.calibration.estimate(confidences)
+        expected, cost = self._curves(a, sunk)
+        k = int(np.argmax(expected / cost))
+        if k == 0 and self._probe_due():
+            k = min(n, PROBE_DRAFTS)
+        return k
+
+    def _curves(self, a: np.ndarray, sunk: float) -> tuple[np.ndarray, np.ndarray]:
+        """E(k) and C(k) for k = 0..len(a)."""
+        expected = np.concatenate(([1.0], 1.0 + np.cumsum(np.cumprod(a))))
+        ks = np.arange(0, len(a) + 1)
+        cost = sunk + self.verify_cost.array()[np.minimum(ks + 1, MAX_TOKENS_PER_VERIFY)] + self.overhead
+        return expected, cost
+
+    # -- after verifying ------------------------------------------------------------------------------------
+    def observe(self, confidences: np.ndarray, k: int, n_accepted: int, verify_seconds: float, overhead: float) -> None:
+        self.verify_cost.observe(k + 1, verify_seconds)
+        self.overhead += OVERHEAD_EMA * (overhead - self.overhead)
+        if k == 0 and len(confidences) == 0:
+            self.overhead_plain += OVERHEAD_EMA * (overhead - self.overhead_plain)
+        if k == 0:
+            self._since_spec += 1
+        else:
+            if self.probing:
+                # did the probe pay? (tokens per verify second against a plain step)
+                paid = (n_accepted + 1) / max(verify_seconds, 1e-9) > 1.0 / self.verify_cost(1)
+                self._probe_every = PROBE_FIRST if paid else min(self._probe_every * 2, PROBE_MAX)
+            self._since_spec = 0
+            self.probing = False
+        if k:
+            self.calibration.record(confidences[:k], n_accepted)
+            reached = min(k, n_accepted + 1)
+            for i in range(reached):
+                self.acceptance += ACCEPT_EMA * ((1.0 if i < n_accepted else 0.0) - self.acceptance)
+
+    def estimated_speedup(self, stats) -> float | None:
+        """Realised tokens/s against what plain decoding would do on this machine now (profiled, running)."""
+        if not stats.tokens or stats.decode_seconds <= 0:
+            return None
+        plain_tps = 1.0 / (self.verify_cost(1) + self.overhead_plain)
+        return stats.tokens_per_s / plain_tps

@@ -1,0 +1,166 @@
+"""The decode loop of one conversation: prefix reuse, then rounds of draft -> gate -> verify -> roll back.
+
+The session owns KV positions: `self.tokens` is every committed token; the target's KV cache holds all of them but
+the last, which is the `pending` token the next round feeds first.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from .drafters import Draft, Drafter, common_prefix
+from .errors import ContextOverflowError, DSparkError
+from .events import Done, Step
+from .llama import Context
+from .sampling import SamplingParams, make_rng
+from .scheduler import Scheduler
+from .stats import GenerationStats
+from .textstream import TextStream
+from .verify import verify_greedy, verify_sampling
+
+_EMPTY = Draft()
+
+
+@dataclass
+class GenerateParams:
+    max_tokens: int = 512
+    sampling: SamplingParams = field(default_factory=SamplingParams)
+    stop: Sequence[str] = ()
+
+
+class Session:
+    def __init__(self, target: Context, drafter: Drafter | None, scheduler: Scheduler):
+        self.target = target
+        self.drafter = drafter
+        self.scheduler = scheduler
+        self.tokens: list[int] = []  # committed tokens; the KV cache holds tokens[:-1]
+        self._eog = target.model.eog_mask
+        self.mode = drafter.kind if drafter else "plain"
+
+    @property
+    def kv_len(self) -> int:
+        return max(0, len(self.tokens) - 1)
+
+    def reset(self) -> None:
+        self.target.clear()
+        self.tokens = []
+        if self.drafter:
+            self.drafter.reset()
+
+    # -- prompt ---------------------------------------------------------------------------------------------
+    def _prefill(self, prompt: list[int], stats: GenerationStats) -> None:
+        """Make the KV cache hold prompt[:-1], evaluating only what differs from what it holds now."""
+        if not prompt:
+            raise DSparkError("empty prompt")
+        if len(prompt) >= self.target.n_ctx:
+            raise ContextOverflowError(
+                f"prompt of {len(prompt)} tokens does not fit the {self.target.n_ctx}-token context (raise --ctx-size)"
+            )
+        keep = min(common_prefix(self.tokens[: self.kv_len], prompt), len(prompt) - 1)
+        t0 = time.perf_counter()
+        try:
+            self.target.remove_from(keep)
+            fresh = prompt[keep:-1]
+            if fresh:
+                self.target.decode(fresh, keep, "none")
+                if self.drafter:
+                    self.drafter.observe_target(fresh, keep, len(fresh))
+        except BaseException:
+            self.reset()  # a half-evaluated prompt leaves positions we cannot trust
+            raise
+        self.tokens = list(prompt)
+        stats.prompt_tokens = len(prompt)
+        stats.reused_tokens = keep
+        stats.prefill_s = time.perf_counter() - t0
+
+    # -- generation -----------------------------------------------------------------------------------------
+    def generate(
+        self, prompt: list[int], params: GenerateParams, cancel: threading.Event | None = None
+    ) -> Iterator[Step | Done]:
+        stats = GenerationStats(mode=self.mode)
+        self._prefill(prompt, stats)
+        stats.t_decode_start = time.perf_counter()
+        sampling = params.sampling
+        rng = make_rng(sampling.seed)
+        stream = TextStream(self.target.model.piece, params.stop)
+        out: list[int] = []
+        reason = "length"
+        sched = self.scheduler
+        n_ctx = self.target.n_ctx
+        while len(out) < params.max_tokens:
+            if cancel is not None and cancel.is_set():
+                reason = "cancelled"
+                break
+            t_round = time.perf_counter()
+            pos = self.kv_len
+            room = n_ctx - pos  # KV slots left, the pending token's included
+            if room < 1:
+                reason = "context"
+                break
+            k_limit = min(params.max_tokens - len(out) - 1, room - 1)
+            draft = _EMPTY
+            k = 0
+            n_plan = sched.plan(k_limit) if self.drafter is not None else 0
+            if n_plan > 0:
+                draft = self.drafter.draft(self.tokens, n_plan, sampling, rng, sched)
+                k = sched.choose(draft.confidences, draft.seconds, draft.dists is not None) if len(draft) else 0
+            drafts = draft.tokens[:k]
+            batch = [self.tokens[-1], *drafts]
+            t_v = time.perf_counter()
+            logits = self.target.decode(batch, pos, "all" if k else "last")
+            t_decoded = time.perf_counter()
+            if sampling.greedy:
+                verdict = verify_greedy(logits, drafts)
+            else:
+                dists = draft.dists[:k] if draft.dists is not None else [None] * k
+                verdict = verify_sampling(logits, drafts, dists, sampling, rng)
+            m = verdict.n_accepted
+            if m < k:
+                self.target.remove_from(pos + 1 + m)
+            if self.drafter is not None:
+                self.drafter.observe_target(batch, pos, m + 1)
+            new = [*drafts[:m], verdict.next_token]
+            self.tokens.extend(new)
+
+            # account the round before anything can end the loop
+            verify_s = t_decoded - t_v
+            stats.rounds += 1
+            stats.drafted += len(draft)
+            stats.verified += k
+            stats.accepted += m
+            stats.spec_rounds += 1 if k else 0
+            stats.draft_s += draft.seconds
+            stats.verify_s += verify_s
+
+            # what the user gets: stop at end-of-generation tokens and at max_tokens
+            emit = new
+            eog = np.flatnonzero(self._eog[new])
+            if eog.size:
+                emit = new[: eog[0]]
+                reason = "stop"
+            emit = emit[: params.max_tokens - len(out)]
+            pieces = stream.push(emit)
+            if stream.stopped:
+                emit = emit[: len(pieces)]
+                reason = "stop"
+            out.extend(emit)
+            stats.tokens = len(out)
+            if emit and not stats.t_first:
+                stats.t_first = time.perf_counter()
+            overhead = (time.perf_counter() - t_round) - draft.seconds - verify_s
+            stats.overhead_s += overhead
+            sched.observe(draft.confidences, k, m, verify_s, overhead)
+            if emit:
+                flags = [True] * min(m, len(emit)) + [False] * max(0, len(emit) - m)
+                yield Step(emit, pieces, flags, len(draft), k, m, stats)
+            if reason == "stop":
+                break
+        stats.t_end = time.perf_counter()
+        stats.estimated_speedup = sched.estimated_speedup(stats)
+        tail = stream.flush()
+        yield Done(reason, stream.text, out, stats, tail)
