@@ -218,6 +218,7 @@ class Context:
         self._pos = np.ctypeslib.as_array(b.pos, shape=(n_batch,))
         self._out = np.ctypeslib.as_array(ctypes.cast(b.logits, ctypes.POINTER(ctypes.c_int8)), shape=(n_batch,))
         self.n_decodes = 0  # counted for tests and the stats: decodes are what a round costs
+        self.owner: object | None = None  # the session whose tokens the KV cache holds
 
     @property
     def ptr(self):
@@ -303,3 +304,27 @@ def system_info() -> str:
 
 def library_version() -> str:
     return getattr(ll, "__version__", None) or __import__("llama_cpp").__version__
+
+
+QUANT_TYPES = {
+    "F32": ll.LLAMA_FTYPE_ALL_F32,
+    "F16": ll.LLAMA_FTYPE_MOSTLY_F16,
+    "Q8_0": ll.LLAMA_FTYPE_MOSTLY_Q8_0,
+    "Q4_K_M": ll.LLAMA_FTYPE_MOSTLY_Q4_K_M,
+    "Q2_K": ll.LLAMA_FTYPE_MOSTLY_Q2_K,
+}
+
+
+def quantize(src: str | os.PathLike, dst: str | os.PathLike, quant: str, threads: int | None = None) -> None:
+    """Write `src` re-quantized to `quant` (F16 from Q4_K_M dequantizes: same tokens, different weights)."""
+    init_backend(_verbose)
+    _check_gguf_file(Path(src))
+    if quant not in QUANT_TYPES:
+        raise ModelLoadError(f"unknown quantization {quant!r}; one of {', '.join(QUANT_TYPES)}")
+    params = ll.llama_model_quantize_default_params()
+    params.nthread = threads or default_threads()
+    params.ftype = QUANT_TYPES[quant]
+    params.allow_requantize = True
+    rc = ll.llama_model_quantize(str(src).encode(), str(dst).encode(), ctypes.byref(params))
+    if rc != 0:
+        raise ModelLoadError(f"quantizing {Path(src).name} to {quant} failed (code {rc}; is the disk full?)")

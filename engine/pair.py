@@ -89,6 +89,7 @@ class Pair:
         self.scheduler = Scheduler(self.verify_cost, draft_cost, options.schedule or ScheduleConfig(),
                                    self.calibration)
         self._session: Session | None = None
+        self._plain: Session | None = None
 
     @property
     def mode(self) -> str:
@@ -150,6 +151,12 @@ class Pair:
         if self._session is None:
             self._session = Session(self.target_ctx, self.drafter, self.scheduler)
         return self._session
+
+    def plain_session(self) -> Session:
+        """Plain target decoding on the same KV cache (benchmarks, the lossless checks)."""
+        if self._plain is None:
+            self._plain = Session(self.target_ctx, None, Scheduler(self.verify_cost, lambda k: 0.0, ScheduleConfig()))
+        return self._plain
 
     def close(self) -> None:
         try:

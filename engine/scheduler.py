@@ -21,8 +21,13 @@ PROBE_FIRST = 16  # rounds without verified drafts before probing the drafter ag
 PROBE_MAX = 1024  # probes that do not pay get rarer, so their cost vanishes on long generations
 PROBE_DRAFTS = 4
 FREE_DRAFT = 0.02  # a drafter costing under 2% of a target step (n-gram lookup) is always consulted
-PRIOR_ACCEPTANCE = 0.6  # belief in a fresh drafter's per-position acceptance, before any round
+PRIOR_ACCEPTANCE = 0.6
+# Speculate only when the estimate beats a plain step by this much: estimates are noisy, plain steps are not.
+MARGIN = 0.05  # belief in a fresh drafter's per-position acceptance, before any round
 ACCEPT_EMA = 0.05
+# Calibration is global and slow; text has regimes (a list being counted, code being copied). Recent rounds scale
+# the calibrated estimates by how they did against their own predictions, forgetting at this rate per round.
+REGIME_DECAY = 0.8
 OVERHEAD_EMA = 0.1
 
 
@@ -50,9 +55,15 @@ class Scheduler:
         self.acceptance = PRIOR_ACCEPTANCE  # running per-position acceptance, for planning before drafting
         self.overhead = 0.0  # running Python seconds per round outside decodes
         self.overhead_plain = 0.0  # the same for rounds without a draft
+        self._regime_accepted = 0.0  # decayed drafts accepted in recent rounds
+        self._regime_expected = 0.0  # decayed drafts the estimates promised in those rounds
         self._since_spec = 0  # rounds since drafts were last verified
         self._probe_every = PROBE_FIRST
         self.probing = False
+
+    def start_generation(self) -> None:
+        """A new prompt is a new regime: recent surprises say nothing about it."""
+        self._regime_accepted = self._regime_expected = 0.0
 
     # -- before drafting ------------------------------------------------------------------------------------
     def plan(self, k_limit: int) -> int:
@@ -69,7 +80,7 @@ class Scheduler:
         expected = 1.0 + np.cumsum(self.acceptance**ks)
         cost = np.array([self.draft_cost(int(k)) for k in ks]) + self.verify_cost.array()[ks + 1] + self.overhead
         plain = 1.0 / (self.verify_cost(1) + self.overhead)
-        if (expected / cost).max() > plain:
+        if (expected / cost).max() > plain * (1.0 + MARGIN):
             return k_limit
         # even a drafter that is always right could not pay here: never spend a probe on it
         ceiling = (1.0 + ks) / cost
@@ -90,7 +101,7 @@ class Scheduler:
         """After drafting len(confidences) tokens in `sunk` seconds: is another drafter step worth `step`?"""
         if self.config.fixed_draft is not None or self.probing:
             return True
-        a = self.calibration.estimate(np.asarray(confidences))
+        a = self._accept_probs(np.asarray(confidences))
         expected, cost = self._curves(a, sunk)
         a_next = float(a[-1]) if len(a) else self.acceptance
         return self._lookahead(expected[-1], float(np.prod(a)), a_next, len(a), sunk, step, 1) > float(
@@ -101,7 +112,7 @@ class Scheduler:
         """The last confidence belongs to a position whose law is known but not yet sampled: draft it?"""
         if self.config.fixed_draft is not None or self.probing:
             return True
-        a = self.calibration.estimate(np.asarray(confidences))
+        a = self._accept_probs(np.asarray(confidences))
         expected, cost = self._curves(a[:-1], sunk)
         without = float((expected / cost).max())
         reach = float(np.prod(a[:-1])) * float(a[-1])
@@ -137,12 +148,21 @@ class Scheduler:
             return n
         if self.config.fixed_draft is not None:
             return min(n, self.config.fixed_draft)
-        a = self.calibration.estimate(confidences)
+        a = self._accept_probs(confidences)
         expected, cost = self._curves(a, sunk)
-        k = int(np.argmax(expected / cost))
+        rates = expected / cost
+        k = int(np.argmax(rates))
+        if rates[k] < rates[0] * (1.0 + MARGIN):
+            k = 0
         if k == 0 and self._probe_due():
             k = min(n, PROBE_DRAFTS)
         return k
+
+    def _accept_probs(self, confidences) -> np.ndarray:
+        """a_i for each confidence: the calibration, scaled by how recent rounds did against it."""
+        a = self.calibration.estimate(np.asarray(confidences))
+        factor = (self._regime_accepted + 1.0) / (self._regime_expected + 1.0)
+        return np.minimum(a * factor, 0.995)
 
     def _curves(self, a: np.ndarray, sunk: float) -> tuple[np.ndarray, np.ndarray]:
         """E(k) and C(k) for k = 0..len(a)."""
@@ -167,6 +187,10 @@ class Scheduler:
             self._since_spec = 0
             self.probing = False
         if k:
+            predicted = self._accept_probs(confidences[:k])
+            reached = min(k, n_accepted + 1)
+            self._regime_accepted = REGIME_DECAY * self._regime_accepted + n_accepted
+            self._regime_expected = REGIME_DECAY * self._regime_expected + float(predicted[:reached].sum())
             self.calibration.record(confidences[:k], n_accepted)
             reached = min(k, n_accepted + 1)
             for i in range(reached):

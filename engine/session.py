@@ -57,6 +57,11 @@ class Session:
         """Make the KV cache hold prompt[:-1], evaluating only what differs from what it holds now."""
         if not prompt:
             raise DSparkError("empty prompt")
+        if getattr(self.target, "owner", None) is not self:
+            # another session of the same pair used this KV cache since: nothing in it is ours
+            self.target.clear()
+            self.tokens = []
+            self.target.owner = self
         if len(prompt) >= self.target.n_ctx:
             raise ContextOverflowError(
                 f"prompt of {len(prompt)} tokens does not fit the {self.target.n_ctx}-token context (raise --ctx-size)"
@@ -85,6 +90,7 @@ class Session:
         stats = GenerationStats(mode=self.mode)
         self._prefill(prompt, stats)
         stats.t_decode_start = time.perf_counter()
+        self.scheduler.start_generation()
         sampling = params.sampling
         rng = make_rng(sampling.seed)
         stream = TextStream(self.target.model.piece, params.stop)
