@@ -1,0 +1,74 @@
+"""The heart of the product: speculative greedy output is the target's own greedy output.
+
+Over every prompt of the benchmark sets, for the model drafter and the n-gram drafter, with the cost-aware
+scheduler and with forced drafting (so verification and rollback run every round even where the scheduler would
+not speculate on this CPU). Differences are allowed only at near ties of the target's logits (batched vs
+single-token kernels), and are counted.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from dspark_chat.engine.chat import chat_tokens, raw_tokens
+from dspark_chat.engine.pair import Pair, PairOptions
+from dspark_chat.engine.scheduler import ScheduleConfig
+
+from .lossless import TIE_EPS, assert_teacher_forced, explain_difference, greedy
+
+MAX_DIFFERING = 0.15  # share of prompts allowed to split at a near tie
+
+
+def run_lossless(target, drafter, prompts, max_tokens, fixed):
+    with Pair(target, drafter, PairOptions(n_ctx=1024, schedule=ScheduleConfig(fixed_draft=fixed))) as pair:
+        plain_s, spec_s = pair.plain_session(), pair.session()
+        differing, verified, accepted = [], 0, 0
+        for prompt in prompts:
+            plain = greedy(plain_s, prompt, max_tokens)
+            spec = greedy(spec_s, prompt, max_tokens)
+            verified += spec.stats.verified
+            accepted += spec.stats.accepted
+            assert spec.stats.tokens == len(spec.tokens)
+            if spec.tokens != plain.tokens:
+                gap = explain_difference(pair, prompt, plain.tokens, spec.tokens)
+                assert gap < TIE_EPS, f"outputs split where the logits differ by {gap:.4f}"
+                differing.append(gap)
+            assert_teacher_forced(pair, prompt, spec.tokens)
+        assert len(differing) <= MAX_DIFFERING * len(prompts), f"{len(differing)} of {len(prompts)} differ"
+        if fixed:
+            assert verified > 0 and accepted > 0, "forced drafting must exercise verification"
+        return len(differing), verified, accepted
+
+
+@pytest.fixture(scope="module")
+def gemma_prompts(gemma_f16, raw_prompts):
+    with Pair(gemma_f16, None, PairOptions(n_ctx=1024, profile=False)) as pair:
+        return [raw_tokens(pair.target_model, p) for p in raw_prompts]
+
+
+@pytest.fixture(scope="module")
+def smollm_prompts(smollm_f16, chat_prompts):
+    with Pair(smollm_f16, None, PairOptions(n_ctx=1024, profile=False)) as pair:
+        return [chat_tokens(pair.target_model, m) for m in chat_prompts]
+
+
+@pytest.mark.parametrize("fixed", [4, None], ids=["forced", "scheduled"])
+def test_gemma_model_drafter(gemma_f16, gemma_q4, gemma_prompts, fixed):
+    assert len(gemma_prompts) >= 30
+    run_lossless(gemma_f16, gemma_q4, gemma_prompts, 32, fixed)
+
+
+@pytest.mark.parametrize("fixed", [4, None], ids=["forced", "scheduled"])
+def test_gemma_ngram_drafter(gemma_f16, gemma_prompts, fixed):
+    run_lossless(gemma_f16, "ngram", gemma_prompts, 32, fixed)
+
+
+@pytest.mark.parametrize("fixed", [3, None], ids=["forced", "scheduled"])
+def test_smollm_model_drafter(smollm_f16, smollm_q4, smollm_prompts, fixed):
+    assert len(smollm_prompts) >= 30
+    run_lossless(smollm_f16, smollm_q4, smollm_prompts, 40, fixed)
+
+
+@pytest.mark.parametrize("fixed", [6, None], ids=["forced", "scheduled"])
+def test_smollm_ngram_drafter(smollm_f16, smollm_prompts, fixed):
+    run_lossless(smollm_f16, "ngram", smollm_prompts, 40, fixed)
