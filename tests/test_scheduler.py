@@ -1,0 +1,117 @@
+"""The scheduler on recorded cost curves (../shared/design/FACTS.md): it speculates only where it pays."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dspark_chat.engine.calibration import Calibration
+from dspark_chat.engine.costs import CostCurve
+from dspark_chat.engine.scheduler import PROBE_DRAFTS, PROBE_FIRST, ScheduleConfig, Scheduler
+
+MS = 1e-3
+# seconds for one decode of n tokens, as measured (relative figures times the n = 1 cost)
+CPU_GEMMA_Q4 = CostCurve({1: 10.2 * MS, 2: 21.9 * MS, 4: 30.9 * MS, 8: 40.3 * MS, 16: 53.0 * MS, 33: 100.0 * MS})
+H100_8B_Q4 = CostCurve({1: 3.69 * MS, 2: 4.10 * MS, 4: 5.50 * MS, 8: 8.08 * MS, 9: 8.2 * MS, 16: 7.82 * MS,
+                        17: 7.9 * MS, 33: 12.0 * MS})
+
+
+def trained_calibration(confidence: float, acceptance: float, rounds: int = 400) -> Calibration:
+    """A calibration that has seen `rounds` verifications of 4 drafts at `confidence`, each kept with `acceptance`."""
+    cal = Calibration()
+    rng = np.random.default_rng(0)
+    for _ in range(rounds):
+        kept = 0
+        while kept < 4 and rng.random() < acceptance:
+            kept += 1
+        cal.record(np.full(4, confidence), kept)
+    return cal
+
+
+def test_calibration_is_monotone_and_learns():
+    cal = Calibration()
+    rng = np.random.default_rng(1)
+    for _ in range(3000):
+        c = rng.random()
+        cal.record(np.array([c]), int(rng.random() < c * 0.5))  # true acceptance is half the raw signal
+    table = cal.table()
+    assert np.all(np.diff(table) >= -1e-12)
+    assert cal.estimate(np.array([0.9]))[0] == pytest.approx(0.45, abs=0.08)
+    assert cal.estimate(np.array([0.1]))[0] == pytest.approx(0.05, abs=0.08)
+
+
+def test_plain_when_a_model_drafter_cannot_pay_on_a_cpu():
+    """A drafter costing 0.8 of a target step, on the steep CPU curve: even perfect drafts lose."""
+    step = 0.8 * CPU_GEMMA_Q4(1)
+    sched = Scheduler(CPU_GEMMA_Q4, lambda k: k * step, ScheduleConfig(), trained_calibration(0.95, 0.95))
+    sched.acceptance = 0.95
+    assert all(sched.plan(16) == 0 for _ in range(5 * PROBE_FIRST)), "no probes either: it can never pay"
+
+
+def test_free_drafter_with_sure_drafts_speculates_on_a_cpu():
+    sched = Scheduler(CPU_GEMMA_Q4, lambda k: 0.0, ScheduleConfig(), trained_calibration(0.97, 0.97))
+    assert sched.plan(16) == 16
+    k = sched.choose(np.full(16, 0.97), 0.0)
+    assert k >= 8
+
+
+def test_free_drafter_with_poor_drafts_stays_plain():
+    sched = Scheduler(CPU_GEMMA_Q4, lambda k: 0.0, ScheduleConfig(), trained_calibration(0.5, 0.2))
+    assert sched.choose(np.full(8, 0.5), 0.0) == 0
+
+
+def test_reads_the_non_smooth_gpu_curve():
+    """On the H100, 16 drafts (17 tokens) cost less than 8 (9 tokens): with sure drafts take 16."""
+    sched = Scheduler(H100_8B_Q4, lambda k: 0.0, ScheduleConfig(), trained_calibration(0.97, 0.97))
+    k = sched.choose(np.full(16, 0.97), 0.0)
+    assert k == 16
+
+
+def test_gpu_model_drafter_pays_at_good_acceptance():
+    """A 1B drafter at 0.28 of a target step (FACTS.md) with 80% acceptance: speculate, a few tokens deep."""
+    step = 0.28 * H100_8B_Q4(1)
+    sched = Scheduler(H100_8B_Q4, lambda k: k * step, ScheduleConfig(), trained_calibration(0.8, 0.8))
+    sched.acceptance = 0.8
+    assert sched.plan(16) > 0
+    confs = [0.8]
+    while sched.keep_drafting(confs, len(confs) * step, step) and len(confs) < 16:
+        confs.append(0.8)
+    assert 2 <= len(confs) <= 12
+    assert sched.choose(np.array(confs), len(confs) * step) >= 2
+
+
+def test_probes_a_drafter_that_could_pay_and_backs_off():
+    step = 0.3 * H100_8B_Q4(1)
+    sched = Scheduler(H100_8B_Q4, lambda k: k * step, ScheduleConfig(), trained_calibration(0.5, 0.05))
+    sched.acceptance = 0.05
+    plans = []
+    for _ in range(PROBE_FIRST * 4):
+        k = sched.plan(16)
+        plans.append(k)
+        if k:
+            sched.observe(np.full(k, 0.5), k, 0, H100_8B_Q4(k + 1), 0.0)  # the probe failed
+        else:
+            sched.observe(np.zeros(0), 0, 0, H100_8B_Q4(1), 0.0)
+    probes = [i for i, k in enumerate(plans) if k]
+    assert plans[probes[0]] == PROBE_DRAFTS
+    assert probes[0] == PROBE_FIRST  # after PROBE_FIRST plain rounds
+    assert probes[1] - probes[0] > PROBE_FIRST, "a failed probe makes the next one rarer"
+
+
+def test_fixed_mode_verifies_exactly_what_it_is_told():
+    sched = Scheduler(CPU_GEMMA_Q4, lambda k: 0.0, ScheduleConfig(fixed_draft=5), Calibration())
+    assert sched.plan(16) == 5
+    assert sched.choose(np.full(7, 0.01), 0.0) == 5
+
+
+def test_sampled_drafts_are_never_cut_after_the_fact():
+    sched = Scheduler(CPU_GEMMA_Q4, lambda k: 0.0, ScheduleConfig(), trained_calibration(0.5, 0.1))
+    assert sched.choose(np.full(5, 0.01), 0.0, exact_laws=True) == 5
+
+
+def test_cost_curve_tracks_the_machine():
+    curve = CostCurve({1: 0.01, 8: 0.04})
+    assert curve(4) == pytest.approx(0.01 + 3 / 7 * 0.03)
+    for _ in range(100):
+        curve.observe(1, 0.02)  # the machine got twice as slow
+    assert curve(8) == pytest.approx(0.08, rel=0.05)
