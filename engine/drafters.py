@@ -124,7 +124,7 @@ class ModelDrafter:
                 conf = top_probability(row)
             else:
                 d = distribution(row, sampling)
-                conf = float(d.probs[0])
+                conf = d.max_prob
             if not gate.include([*confs, conf], time.perf_counter() - t0, step):
                 break
             x = int(row.argmax()) if d is None else d.sample(rng)

@@ -35,6 +35,10 @@ def verify_greedy(logits: np.ndarray, drafts: Sequence[int]) -> Verdict:
 
 def residual(p: Dist, q: Dist) -> Dist:
     """normalize(max(0, p - q)) over the union of both supports."""
+    if p.full and q.full:
+        r = np.maximum(p.probs - q.probs, 0.0)
+        total = r.sum()
+        return Dist.dense(r / total) if total > 0.0 else p
     ids = np.union1d(p.ids, q.ids)
     pv = np.zeros(len(ids))
     qv = np.zeros(len(ids))

@@ -114,3 +114,38 @@ def test_engine_sampling_matches_plain_distribution(smollm_f16, smollm_q4, draft
         table = [row[:-1] for row in table]
     assert len(table[0]) >= 3, "the test needs a spread distribution"
     assert chi2_contingency(np.array(table)).pvalue > P_FLOOR
+
+
+def _reference(logits: np.ndarray, params: SamplingParams) -> dict[int, float]:
+    """The definition, by brute force: sort everything, filter the temperature-1 law, then apply temperature."""
+    logits = logits.astype(np.float64)
+    order = np.argsort(-logits, kind="stable")
+    p = np.exp(logits[order] - logits.max())
+    p /= p.sum()
+    keep = len(order) if not params.top_k else min(params.top_k, len(order))
+    if params.top_k:
+        p = p[:keep] / p[:keep].sum()
+    if params.top_p < 1.0:
+        keep = min(keep, int(np.searchsorted(np.cumsum(p[:keep]), params.top_p)) + 1)
+    if params.min_p > 0.0:
+        keep = min(keep, max(1, int(np.count_nonzero(p[:keep] >= params.min_p * p[0]))))
+    ids = order[:keep]
+    z = np.exp((logits[ids] - logits[ids].max()) / params.temperature)
+    return dict(zip(ids.tolist(), (z / z.sum()).tolist()))
+
+
+@pytest.mark.parametrize("params", [
+    SamplingParams(0.8, top_k=40, top_p=0.95, min_p=0.05),
+    SamplingParams(0.8, top_p=0.9),
+    SamplingParams(1.2, min_p=0.02),
+    SamplingParams(0.7, top_p=0.99, min_p=0.001),
+    SamplingParams(1.0),
+])
+@pytest.mark.parametrize("spread", [0.5, 3.0, 8.0])
+def test_fast_filters_equal_the_brute_force_definition(params, spread):
+    logits = (np.random.default_rng(3).standard_normal(50_000) * spread).astype(np.float32)
+    got = distribution(logits, params)
+    want = _reference(logits, params)
+    assert set(got.ids.tolist()) == set(want)
+    got_map = dict(zip(got.ids.tolist(), got.probs.tolist()))
+    assert all(abs(got_map[i] - want[i]) < 1e-9 for i in want)
