@@ -265,11 +265,24 @@ def read_info(path: str | os.PathLike) -> GGUFInfo:
         raise ModelLoadError(f"model file not found: {path}") from None
     except OSError as exc:
         raise ModelLoadError(f"cannot read {path}: {exc.strerror or exc}") from None
-    return _read_info_cached(path.resolve(), st.st_size, st.st_mtime_ns)
+    return _read_info_cached(path.resolve(), st.st_size, st.st_mtime_ns, _sibling_shards(path))
+
+
+def _sibling_shards(path: Path) -> tuple:
+    """The other shards' names, sizes and times: part of the cache key, so a shard that changes is noticed."""
+    m = SPLIT_NAME.search(path.name)
+    if not m:
+        return ()
+    stem = path.name[: m.start()]
+    out = []
+    for p in sorted(path.parent.glob(f"{stem}-*-of-{m.group(2)}.gguf")):
+        st = p.stat()
+        out.append((p.name, st.st_size, st.st_mtime_ns))
+    return tuple(out)
 
 
 @lru_cache(maxsize=16)  # a vocabulary is a few MB
-def _read_info_cached(path: Path, size: int, mtime_ns: int) -> GGUFInfo:
+def _read_info_cached(path: Path, size: int, mtime_ns: int, shards: tuple) -> GGUFInfo:
     reader = _open(path)
     _check_complete(reader, path, size)
     tensors = list(reader.tensors)

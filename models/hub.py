@@ -142,9 +142,14 @@ def in_hf_cache(remote: Remote) -> Path | None:
     return Path(found) if isinstance(found, str) else None
 
 
+def _ours(remote: Remote) -> Path | None:
+    path = local_path(remote)
+    return path if path.is_file() else None
+
+
 def find_local(remote: Remote) -> Path | None:
     """The complete local copy of a file (every shard present), ours first, then the Hugging Face cache."""
-    for locate in (lambda r: (p := local_path(r)) if p.is_file() else None, in_hf_cache):
+    for locate in (_ours, in_hf_cache):
         found = [locate(r) for r in shards(remote)]
         if all(found):
             return found[0]
@@ -352,6 +357,7 @@ def _verify(part: Path, meta: _FileMeta, remote: Remote, say: Say) -> None:
                 digest.update(chunk)
         if digest.hexdigest() != meta.etag:
             part.unlink()
+            part.with_name(part.name + ".json").unlink(missing_ok=True)
             raise DownloadError(f"{remote.file} arrived damaged (sha256 mismatch); the copy was removed, pull again")
 
 
@@ -454,7 +460,9 @@ class _lock:
     """Keeps two pulls of one file from appending to the same partial file."""
 
     def __init__(self, dest: Path):
-        self.path = dest.with_name(dest.name + ".lock")
+        # lock files live apart, out of the way of `list` and `rm`
+        self.path = hub_dir() / ".locks" / dest.relative_to(hub_dir()).with_name(dest.name + ".lock")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._inner = None
 
     def __enter__(self):

@@ -59,6 +59,27 @@ def _first_shards(folder: Path, exclude: tuple[Path, ...] = ()) -> list[Path]:
     return found
 
 
+def _snapshot_of(path: Path) -> Path:
+    """The snapshots/<revision> folder a Hugging Face cache file sits in."""
+    for parent in path.parents:
+        if parent.parent.name == "snapshots":
+            return parent
+    return path.parent
+
+
+def _hf_cache_ggufs() -> list[tuple[str, Path]]:
+    """(repo, file) of every GGUF model in the Hugging Face cache (what `hf download` fetched)."""
+    root = hub.hf_cache_dir()
+    if not root.is_dir():
+        return []
+    found = []
+    for repo_dir in sorted(root.glob("models--*")):
+        repo = repo_dir.name[len("models--"):].replace("--", "/", 1)
+        for snapshot in sorted((repo_dir / "snapshots").glob("*")):
+            found += [(repo, p) for p in _first_shards(snapshot)]
+    return found
+
+
 def local_models() -> list[LocalModel]:
     """Every model on this machine (embedded ones even before first use), each once."""
     models: list[LocalModel] = []
@@ -80,10 +101,10 @@ def local_models() -> list[LocalModel]:
         repo, file = "/".join(parts[:2]), "/".join(parts[2:])
         entry = catalog.by_ref(repo, file)
         add(LocalModel(entry.name if entry else f"{repo}/{file}", "downloaded", p, entry=entry))
-    for entry in catalog.entries().values():
-        cached = hub.in_hf_cache(hub.Remote(entry.repo, entry.file, entry.revision))
-        if cached:
-            add(LocalModel(entry.name, "downloaded", cached, entry=entry))
+    for repo, p in _hf_cache_ggufs():
+        file = p.relative_to(_snapshot_of(p)).as_posix()
+        entry = catalog.by_ref(repo, file)
+        add(LocalModel(entry.name if entry else f"{repo}/{file}", "downloaded", p, entry=entry))
     skip = (hub_root, embedded.embedded_dir(), embedded.derived_dir())
     for p in _first_shards(paths.models_dir(), exclude=skip):
         add(LocalModel(p.stem, "local", p))
