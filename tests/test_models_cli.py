@@ -143,15 +143,18 @@ def test_a_gguf_llama_cpp_cannot_load(home, tmp_path):
     assert "hollow.gguf" in line
 
 
-def test_drafter_auto_finds_the_shipped_quantization(home, gemma_f16):
+def test_named_drafter_and_auto(home, gemma_f16):
     assert cli(home, "pull", "gemma3-270m").returncode == 0  # assembled into the models folder
-    proc = cli(home, "ask", "--raw", "The capital of France is", "--target", str(gemma_f16), "--drafter", "auto",
-               "--temperature", "0", "--max-tokens", "8", "--ctx-size", "512", "--json")
-    assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout)["stats"]["mode"] == "model"  # the only compatible local model: the Q4_K_M
-    shown = cli(home, "ask", "--raw", "Paris is", "--target", str(gemma_f16), "--temperature", "0",
-                "--max-tokens", "2", "--ctx-size", "512")  # without --json the choice is said on stderr
-    assert "drafter auto: model drafter gemma-3-270m-q4_k_m.gguf" in shown.stderr
+    common = ["--raw", "The capital of France is", "--target", str(gemma_f16), "--temperature", "0",
+              "--max-tokens", "8", "--ctx-size", "512"]
+    named = cli(home, "ask", *common, "--drafter", "gemma3-270m", "--json")
+    assert named.returncode == 0, named.stderr
+    assert json.loads(named.stdout)["stats"]["mode"] == "model"
+    # auto: the Q4_K_M is compatible but too close in size to pay, so prompt lookup it is (said on stderr)
+    auto = cli(home, "ask", *common, "--drafter", "auto")
+    assert auto.returncode == 0, auto.stderr
+    assert "drafter auto: gemma-3-270m-q4_k_m.gguf fits gemma-3-270m-f16.gguf but is 47% of its size" in auto.stderr
+    assert json.loads(cli(home, "ask", *common, "--json").stdout)["stats"]["mode"] == "ngram"  # auto by default
 
 
 def test_drafter_auto_on_the_default_target_is_ngram(home):

