@@ -3,7 +3,7 @@
 - HEAD/GET /{owner}/{repo}/resolve/{revision}/{file}: like the hub for a large (LFS) file, a 302 to a CDN on
   another origin, carrying X-Repo-Commit, X-Linked-Etag (the sha256) and X-Linked-Size. Unknown repositories get
   401 + X-Error-Code: RepoNotFound, unknown files 404 + X-Error-Code: EntryNotFound, as the hub answers.
-- HEAD/GET /cdn/{sha256} on the CDN origin: the bytes, with Range support (206 + Content-Range).
+- HEAD/GET /cdn/{sha256} on the CDN origin (http://localhost:PORT, the hub being http://127.0.0.1:PORT): the bytes, with Range support (206 + Content-Range).
 - GET /api/models/{owner}/{repo}/tree/{revision}: the file listing (JSON) behind list_repo_files.
 
 Failure switches: `drop_first_get` sends half a file then closes the connection, once; `refuse_ranges` answers
@@ -166,7 +166,8 @@ class FakeHub:
         for s in self._servers:
             s.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._servers[0].server_address[1]}"
-        self.state.cdn_url = f"http://127.0.0.1:{self._servers[1].server_address[1]}"
+        # the CDN must be another host name, as on the real hub: huggingface_hub follows redirects within one host
+        self.state.cdn_url = f"http://localhost:{self._servers[1].server_address[1]}"
 
     def __enter__(self) -> "FakeHub":
         for s in self._servers:
