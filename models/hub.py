@@ -53,6 +53,12 @@ class DownloadInterrupted(DownloadError):
     """Stopped part way; the partial file stays and the next pull resumes it."""
 
 
+class DownloadStopped(DownloadInterrupted):
+    """Stopped by the user (Ctrl-C); the partial file stays."""
+
+    exit_code = 130  # the CLI's code for an interruption
+
+
 class DiskFullError(DSparkError):
     exit_code = 7  # the CLI's code for a full disk
 
@@ -214,7 +220,7 @@ def _download_file(remote: Remote, say: Say, on_bytes: OnBytes | None, bar: bool
             with part.open("ab") as f:
                 _http_get(meta.url, f, done, meta.size, remote.file, bar)
         except KeyboardInterrupt:
-            raise DownloadInterrupted(_interrupted(remote, part, meta, "stopped")) from None
+            raise DownloadStopped(_interrupted(remote, part, meta, "stopped")) from None
         except OSError as exc:
             if exc.errno == errno.ENOSPC:
                 raise DiskFullError(f"disk full while downloading {remote.file} to {dest.parent}; free some space "

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from .shared_costs import cost_cache, new_home  # noqa: F401 (a fixture)
 from .synthetic_gguf import words, write_gguf
 
 EXIT_MODEL_LOAD = 3
@@ -18,8 +19,8 @@ EXIT_INCOMPATIBLE = 4
 
 
 @pytest.fixture
-def home(tmp_path) -> Path:
-    return tmp_path / "home"
+def home(tmp_path, cost_cache) -> Path:
+    return new_home(tmp_path, cost_cache)
 
 
 def cli(home: Path, *argv: str) -> subprocess.CompletedProcess:
@@ -143,18 +144,24 @@ def test_a_gguf_llama_cpp_cannot_load(home, tmp_path):
     assert "hollow.gguf" in line
 
 
-def test_named_drafter_and_auto(home, gemma_f16):
-    assert cli(home, "pull", "gemma3-270m").returncode == 0  # assembled into the models folder
-    common = ["--raw", "The capital of France is", "--target", str(gemma_f16), "--temperature", "0",
-              "--max-tokens", "8", "--ctx-size", "512"]
-    named = cli(home, "ask", *common, "--drafter", "gemma3-270m", "--json")
-    assert named.returncode == 0, named.stderr
-    assert json.loads(named.stdout)["stats"]["mode"] == "model"
-    # auto: the Q4_K_M is compatible but too close in size to pay, so prompt lookup it is (said on stderr)
-    auto = cli(home, "ask", *common, "--drafter", "auto")
-    assert auto.returncode == 0, auto.stderr
-    assert "drafter auto: gemma-3-270m-q4_k_m.gguf fits gemma-3-270m-f16.gguf but is 47% of its size" in auto.stderr
-    assert json.loads(cli(home, "ask", *common, "--json").stdout)["stats"]["mode"] == "ngram"  # auto by default
+def test_a_named_model_drafter_decodes(home, smollm_f16):
+    proc = cli(home, "ask", "--raw", "The capital of France is", "--target", str(smollm_f16), "--drafter",
+               "smollm2", "--temperature", "0", "--max-tokens", "8", "--ctx-size", "512", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["stats"]["mode"] == "model"
+
+
+def test_auto_explains_a_drafter_too_close_in_size(gemma_f16):
+    # the Q4_K_M fits the F16 but is 47% of its size: auto takes prompt lookup and says why
+    from dspark_chat.models import embedded
+    from dspark_chat.models.select import select_pair
+
+    embedded.gemma_q4_path()
+    chosen = select_pair(str(gemma_f16), "auto")
+    assert chosen.drafter == "ngram"
+    assert chosen.note == ("drafter auto: gemma-3-270m-q4_k_m.gguf fits gemma-3-270m-f16.gguf but is 47% of its "
+                           "size, too close to pay: n-gram lookup")
+    assert select_pair(str(gemma_f16), None).drafter == "ngram"  # auto is the default for a chosen target
 
 
 def test_drafter_auto_on_the_default_target_is_ngram(home):

@@ -15,6 +15,8 @@ from dspark_chat.app.options import DEFAULTS, add_model_options, add_sampling_op
 from dspark_chat.models import paths
 from dspark_chat.models.config import Config, ConfigError, load_config
 
+from .shared_costs import cost_cache, new_home  # noqa: F401 (a fixture)
+
 FULL = """
 [models]
 target = "qwen3-8b"
@@ -122,8 +124,8 @@ def _ask(home: Path, *argv: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300)
 
 
-def test_ask_reads_the_file_and_flags_win(tmp_path, smollm_q4):
-    home = tmp_path / "home"
+def test_ask_reads_the_file_and_flags_win(tmp_path, smollm_q4, cost_cache):
+    home = new_home(tmp_path, cost_cache)
     (home / "config").mkdir(parents=True)
     (home / "config" / "config.toml").write_text(
         f'[models]\ntarget = "{smollm_q4}"\ndrafter = "none"\nctx_size = 512\n'

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -44,15 +46,24 @@ def home(tmp_path) -> Path:
     return tmp_path / "home"
 
 
-def cli(args: list[str], hub: FakeHub | None, home: Path, endpoint: str | None = None, **env_extra):
+def cli_env(hub: FakeHub | None, home: Path, endpoint: str | None = None, **env_extra) -> dict:
     env = {k: v for k, v in os.environ.items()
            if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_TOKEN", "HF_HUB_CACHE", "HF_ENDPOINT")}
     env.update(DSPARK_CHAT_HOME=str(home), HF_HOME=str(home / "hf"), NO_PROXY="127.0.0.1,localhost",
                no_proxy="127.0.0.1,localhost", HF_HUB_DISABLE_TELEMETRY="1",
                HF_ENDPOINT=endpoint or (hub.url if hub else "http://127.0.0.1:9"))
     env.update({k: str(v) for k, v in env_extra.items()})
-    return subprocess.run([sys.executable, "-m", "dspark_chat.app.cli", *args], env=env, capture_output=True,
-                          text=True, timeout=300)
+    return env
+
+
+def cli(args: list[str], hub: FakeHub | None, home: Path, endpoint: str | None = None, **env_extra):
+    return subprocess.run([sys.executable, "-m", "dspark_chat.app.cli", *args], capture_output=True, text=True,
+                          env=cli_env(hub, home, endpoint, **env_extra), timeout=300)
+
+
+def cli_process(args: list[str], hub: FakeHub, home: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "dspark_chat.app.cli", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=cli_env(hub, home))
 
 
 def error_line(proc) -> str:
@@ -114,6 +125,29 @@ def test_interrupted_download_resumes_in_the_next_run(hub, home, tmp_path):
     assert Path(second.stdout.strip()).read_bytes() == content
     assert hub.state.ranged_gets() == [f"bytes={kept}-"]
     assert not part.exists()
+
+
+def test_ctrl_c_keeps_the_part_and_the_next_pull_resumes(hub, home, tmp_path):
+    content = gguf_bytes(tmp_path, FILE, words(64), payload=RESUMABLE_BYTES)
+    hub.state.add(REPO, FILE, content)
+    hub.state.throttle_s = 0.4  # eight pieces: several seconds, time to press Ctrl-C part way
+    part = home / "data" / "models" / "hub" / "someone" / "tiny-GGUF" / (FILE + ".part")
+    proc = cli_process(["pull", f"{REPO}/{FILE}"], hub, home)
+    deadline = time.monotonic() + 60
+    while not (part.exists() and part.stat().st_size > 0) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    line = stderr.strip().splitlines()[-1]
+    assert line.startswith("dspark-chat: error: download of tiny-Q4_K_M.gguf interrupted at") and "(stopped)" in line
+    kept = part.stat().st_size
+    assert 0 < kept < len(content)
+    hub.state.throttle_s = 0.0
+    again = cli(["pull", f"{REPO}/{FILE}"], hub, home)
+    assert again.returncode == 0, again.stderr
+    assert Path(again.stdout.strip()).read_bytes() == content
+    assert hub.state.ranged_gets()[-1] == f"bytes={kept}-"
 
 
 def test_missing_repository(hub, home, tmp_path):
