@@ -8,7 +8,7 @@ from typing import Callable
 
 from dspark_chat.engine.pair import Pair
 from dspark_chat.models import paths
-from dspark_chat.models.select import select_pair
+from dspark_chat.models.selection import select_pair
 
 from .options import pair_options
 

@@ -31,6 +31,10 @@ from dspark_chat.engine.errors import DSparkError, ModelLoadError
 
 from . import paths
 from .gguf_info import SPLIT_NAME, format_bytes, read_info
+from .hub_errors import (
+    DiskFullError, DownloadError, DownloadInterrupted, DownloadStopped, interrupted, metadata_failed, not_a_hub,
+    transfer_errors, transfer_failed,
+)
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 METADATA_TIMEOUT_S = 10.0
@@ -41,26 +45,6 @@ SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 Say = Callable[[str], None]
 OnBytes = Callable[[str, int, int], None]  # file name, bytes done, bytes total
-
-
-class DownloadError(DSparkError):
-    """A download that could not start or finish (network, hub answer, checksum)."""
-
-    exit_code = 8
-
-
-class DownloadInterrupted(DownloadError):
-    """Stopped part way; the partial file stays and the next pull resumes it."""
-
-
-class DownloadStopped(DownloadInterrupted):
-    """Stopped by the user (Ctrl-C); the partial file stays."""
-
-    exit_code = 130  # the CLI's code for an interruption
-
-
-class DiskFullError(DSparkError):
-    exit_code = 7  # the CLI's code for a full disk
 
 
 @dataclass(frozen=True)
@@ -220,14 +204,12 @@ def _download_file(remote: Remote, say: Say, on_bytes: OnBytes | None, bar: bool
             with part.open("ab") as f:
                 _http_get(meta.url, f, done, meta.size, remote.file, bar)
         except KeyboardInterrupt:
-            raise DownloadStopped(_interrupted(remote, part, meta, "stopped")) from None
-        except OSError as exc:
-            if exc.errno == errno.ENOSPC:
+            raise DownloadStopped(interrupted(remote.file, _size(part), meta.size, "stopped")) from None
+        except transfer_errors() as exc:
+            if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
                 raise DiskFullError(f"disk full while downloading {remote.file} to {dest.parent}; free some space "
                                     f"and pull again to resume") from None
-            raise _network_error(exc, remote, part, meta) from None
-        except _transfer_errors() as exc:
-            raise _network_error(exc, remote, part, meta) from None
+            raise transfer_failed(exc, remote.repo, remote.file, _size(part), meta.size) from None
         finally:
             if watcher:
                 watcher.stop()
@@ -244,12 +226,23 @@ def _metadata(remote: Remote) -> _FileMeta:
     url = hf_hub_url(remote.repo, remote.file, revision=remote.revision, endpoint=endpoint())
     try:
         meta = get_hf_file_metadata(url, timeout=METADATA_TIMEOUT_S, **_endpoint_kwarg(get_hf_file_metadata))
-    except Exception as exc:
-        raise _hub_error(exc, remote) from None
+    except transfer_errors() as exc:
+        hint = _gguf_hint(remote) if _is_missing_entry(exc) else ""
+        raise metadata_failed(exc, _host(), remote.repo, remote.file, remote.revision, hint) from None
     if not meta.etag or not meta.commit_hash:
-        raise DownloadError(f"{_host()} does not answer like a Hugging Face hub (check HF_ENDPOINT)")
+        raise not_a_hub(_host())
     etag = meta.etag.strip('"').lower()
     return _FileMeta(meta.location or url, meta.size, etag, meta.commit_hash)
+
+
+def _is_missing_entry(exc: BaseException) -> bool:
+    from huggingface_hub.errors import EntryNotFoundError
+
+    return isinstance(exc, EntryNotFoundError)
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0
 
 
 def _endpoint_kwarg(fn) -> dict:
@@ -336,25 +329,10 @@ class _Watcher:
             pass
 
 
-def _transfer_errors() -> tuple[type[BaseException], ...]:
-    """What a transfer can fail with, whichever HTTP client this huggingface_hub uses."""
-    from huggingface_hub.errors import HfHubHTTPError
-
-    found: list[type[BaseException]] = [HfHubHTTPError, ValueError]
-    for module, names in (("httpx2", ("HTTPError", "StreamError")), ("httpx", ("HTTPError", "StreamError")),
-                          ("requests", ("RequestException",))):
-        try:
-            mod = __import__(module)
-        except ImportError:
-            continue
-        found += [getattr(mod, n) for n in names if isinstance(getattr(mod, n, None), type)]
-    return tuple(found)
-
-
 def _verify(part: Path, meta: _FileMeta, remote: Remote, say: Say) -> None:
     size = part.stat().st_size
     if meta.size is not None and size != meta.size:
-        raise DownloadInterrupted(_interrupted(remote, part, meta, "the transfer ended early"))
+        raise DownloadInterrupted(interrupted(remote.file, size, meta.size, "the transfer ended early"))
     if meta.etag and SHA256.match(meta.etag):  # large (LFS) files: the hub's etag is the content's sha256
         say(f"checking the sha256 of {remote.file}")
         digest = hashlib.sha256()
@@ -365,53 +343,6 @@ def _verify(part: Path, meta: _FileMeta, remote: Remote, say: Say) -> None:
             part.unlink()
             part.with_name(part.name + ".json").unlink(missing_ok=True)
             raise DownloadError(f"{remote.file} arrived damaged (sha256 mismatch); the copy was removed, pull again")
-
-
-def _interrupted(remote: Remote, part: Path, meta: _FileMeta, why: str) -> str:
-    have = part.stat().st_size if part.exists() else 0
-    total = f" of {format_bytes(meta.size)}" if meta.size else ""
-    return (f"download of {remote.file} interrupted at {format_bytes(have)}{total} ({why}); "
-            f"run the same command again to resume")
-
-
-def _network_error(exc: Exception, remote: Remote, part: Path, meta: _FileMeta) -> DSparkError:
-    from huggingface_hub.errors import HfHubHTTPError
-
-    if isinstance(exc, HfHubHTTPError):
-        status = getattr(getattr(exc, "response", None), "status_code", "?")
-        why = f"the hub answered {status}"
-    elif isinstance(exc, ValueError) and "too large" in str(exc):
-        return DownloadError(f"{remote.file} is over 50 GB and the hub serves such files only through Xet: "
-                             f"`pip install hf_xet`, then `hf download {remote.repo} {remote.file}`")
-    else:
-        why = _short(exc)
-    return DownloadInterrupted(_interrupted(remote, part, meta, why))
-
-
-def _hub_error(exc: Exception, remote: Remote) -> DSparkError:
-    """One line for everything the metadata request can run into."""
-    from huggingface_hub import errors as e
-
-    host = _host()
-    if isinstance(exc, e.GatedRepoError):
-        return DownloadError(f"{remote.repo} is gated: accept its terms on {host}/{remote.repo} and log in "
-                             f"with `hf auth login`")
-    if isinstance(exc, e.RepositoryNotFoundError):
-        return DownloadError(f"no repository {remote.repo} on {host} (or it is private: log in with "
-                             f"`hf auth login`)")
-    if isinstance(exc, e.RevisionNotFoundError):
-        return DownloadError(f"{remote.repo} has no revision {remote.revision!r}")
-    if isinstance(exc, e.EntryNotFoundError):
-        return DownloadError(f"{remote.repo} has no file {remote.file}{_gguf_hint(remote)}")
-    if isinstance(exc, e.HfHubHTTPError):
-        status = getattr(getattr(exc, "response", None), "status_code", "?")
-        return DownloadError(f"{host} answered {status} for {remote.ref}")
-    if isinstance(exc, (e.OfflineModeIsEnabled,)):
-        return DownloadError(f"{remote.ref} is not downloaded and HF_HUB_OFFLINE is set")
-    if isinstance(exc, OSError) and "does not seem to be served by a Hugging Face Hub" in str(exc):
-        return DownloadError(f"{host} does not answer like a Hugging Face hub (check HF_ENDPOINT)")
-    return DownloadError(f"cannot reach {host} ({_short(exc)}): offline? Local models still work; "
-                         f"set HF_HUB_OFFLINE=1 to skip the hub")
 
 
 def _gguf_hint(remote: Remote) -> str:
@@ -433,8 +364,8 @@ def repo_gguf_files(repo: str, revision: str = "main") -> list[str]:
 
     try:
         names = HfApi(endpoint=endpoint()).list_repo_files(repo, revision=revision)
-    except Exception as exc:
-        raise _hub_error(exc, Remote(repo, "", revision)) from None
+    except transfer_errors() as exc:
+        raise metadata_failed(exc, _host(), repo, "", revision) from None
     return sorted(n for n in names if n.lower().endswith(".gguf") and "mmproj" not in n.lower())
 
 
@@ -455,11 +386,6 @@ def pick_gguf(repo: str, files: list[str], prefer: tuple[str, ...] = ("Q4_K_M", 
 
 def _host() -> str:
     return urlparse(endpoint()).netloc or endpoint()
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 class _lock:

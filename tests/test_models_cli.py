@@ -154,7 +154,7 @@ def test_a_named_model_drafter_decodes(home, smollm_f16):
 def test_auto_explains_a_drafter_too_close_in_size(gemma_f16):
     # the Q4_K_M fits the F16 but is 47% of its size: auto takes prompt lookup and says why
     from dspark_chat.models import embedded
-    from dspark_chat.models.select import select_pair
+    from dspark_chat.models.selection import select_pair
 
     embedded.gemma_q4_path()
     chosen = select_pair(str(gemma_f16), "auto")

@@ -271,7 +271,7 @@ def test_catalog_name_brings_its_drafter_and_auto_finds_it(hub, home, tmp_path, 
 
     monkeypatch.setenv("DSPARK_CHAT_HOME", str(home))
     monkeypatch.setenv("HF_HOME", str(home / "hf"))
-    from dspark_chat.models.select import select_pair
+    from dspark_chat.models.selection import select_pair
 
     chosen = select_pair("qwen3-8b", "auto")
     assert Path(chosen.drafter).name == drafter.file and "model drafter" in chosen.note
