@@ -11,6 +11,7 @@ from dspark_chat.engine.chat import raw_tokens, stream_reply
 from dspark_chat.engine.errors import DSparkError
 from dspark_chat.engine.events import Done, Step
 from dspark_chat.engine.session import GenerateParams
+from dspark_chat.models.config import load_config
 
 from .options import add_model_options, add_sampling_options, sampling_params, value
 from .pairs import open_pair, stderr_progress
@@ -40,12 +41,13 @@ def run(args: argparse.Namespace) -> int:
     prompt = read_prompt(args)
     if not prompt.strip():
         raise DSparkError("the prompt is empty")
-    sampling = sampling_params(args)
-    max_tokens = value(args, "max_tokens")
+    config = load_config().as_options()
+    sampling = sampling_params(args, config)
+    max_tokens = value(args, "max_tokens", config)
     if max_tokens < 1:
         raise DSparkError(f"--max-tokens must be at least 1, got {max_tokens}")
     params = GenerateParams(max_tokens=max_tokens, sampling=sampling, stop=tuple(args.stop))
-    with open_pair(args, progress=stderr_progress(quiet=args.json)) as pair:
+    with open_pair(args, config, progress=stderr_progress(quiet=args.json)) as pair:
         session = pair.session()
         if args.raw:
             events = session.generate(raw_tokens(pair.target_model, (args.system or "") + prompt), params)

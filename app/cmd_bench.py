@@ -8,6 +8,7 @@ import sys
 
 from dspark_chat.engine.errors import DSparkError
 from dspark_chat.engine.session import GenerateParams
+from dspark_chat.models.config import load_config
 
 from .benchmark import bench, load_prompts
 from .options import add_model_options, sampling_params, value
@@ -38,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
     if args.drafter in (None, "none", "plain"):
         raise DSparkError("bench compares against plain decoding: pick a --drafter (a GGUF path or ngram)")
     quiet = args.json
-    with open_pair(args, progress=stderr_progress(quiet)) as pair:
+    # the configuration sets models, threads and speculation limits; sampling stays as the flags say (reproducible)
+    with open_pair(args, load_config().as_options(), progress=stderr_progress(quiet)) as pair:
         if not quiet:
             print(f"target {pair.target_model.path.name}  drafter {pair.mode}"
                   f"{'' if not pair.drafter_model else ' ' + pair.drafter_model.path.name}  "

@@ -30,10 +30,13 @@ DEFAULTS: dict[str, Any] = {
 
 def add_model_options(p: argparse.ArgumentParser, drafter_default: str | None = None) -> None:
     g = p.add_argument_group("models")
-    g.add_argument("--target", metavar="PATH", help="target GGUF (default: configured or embedded default)")
-    g.add_argument("--drafter", metavar="PATH|ngram|none|auto", default=drafter_default,
-                   help="drafter: a GGUF with the target's vocabulary (a model or a native DSpark drafter), "
-                        "'ngram' (prompt lookup), 'none' (plain decoding) or 'auto' (best compatible local one)")
+    g.add_argument("--target", metavar="NAME|PATH",
+                   help="target model: a name from `dspark-chat list` or a GGUF path (default: configured, else the "
+                        "embedded SmolLM2 chat model)")
+    g.add_argument("--drafter", metavar="NAME|PATH|ngram|none|auto", default=drafter_default,
+                   help="drafter: a GGUF (name or path) with the target's vocabulary (a model or a native DSpark "
+                        "drafter), 'ngram' (prompt lookup), 'none' (plain decoding) or 'auto' (best compatible local "
+                        "one; the default for a chosen --target)")
     g.add_argument("--ctx-size", type=int, metavar="N", help=f"context window in tokens (default {DEFAULTS['ctx_size']})")
     g.add_argument("--n-gpu-layers", type=int, metavar="N", help="layers offloaded to the GPU (-1: all; default 0)")
     g.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: all cores)")

@@ -6,20 +6,26 @@ import argparse
 import sys
 from typing import Callable
 
-from dspark_chat.engine.errors import DSparkError
 from dspark_chat.engine.pair import Pair
 from dspark_chat.models import paths
+from dspark_chat.models.selection import select_pair
 
 from .options import pair_options
 
 
-def resolve_models(args: argparse.Namespace, config: dict | None = None) -> tuple[str, str | None]:
-    """(target path, drafter spec) for this command."""
+def resolve_models(args: argparse.Namespace, config: dict | None = None,
+                   progress: Callable[[str], None] | None = None) -> tuple[str, str | None]:
+    """(target path, drafter spec) for this command: flags, then the configuration, then the embedded default.
+
+    Names and paths both work; `--drafter auto` picks the best compatible local drafter. The pair is checked
+    from metadata before anything loads (one-line errors for missing, damaged or mismatched files).
+    """
     target = getattr(args, "target", None) or (config or {}).get("target")
     drafter = getattr(args, "drafter", None) or (config or {}).get("drafter")
-    if not target:
-        raise DSparkError("no target model: pass --target PATH")
-    return str(target), drafter
+    chosen = select_pair(target, drafter, progress)
+    if chosen.note and progress:
+        progress(chosen.note)
+    return str(chosen.target), chosen.drafter
 
 
 def stderr_progress(quiet: bool = False) -> Callable[[str], None]:
@@ -32,5 +38,5 @@ def stderr_progress(quiet: bool = False) -> Callable[[str], None]:
 
 
 def open_pair(args: argparse.Namespace, config: dict | None = None, progress: Callable[[str], None] | None = None) -> Pair:
-    target, drafter = resolve_models(args, config)
+    target, drafter = resolve_models(args, config, progress)
     return Pair(target, drafter, pair_options(args, config, cache_dir=paths.cache_dir()), progress=progress)
