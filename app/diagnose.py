@@ -108,7 +108,7 @@ def run_all(args: argparse.Namespace | None = None, expect_backend: str | None =
     config = _config(report)
     if llama:
         target = _default_pair(report, args or argparse.Namespace(), config, load_pair)
-        _gpu_offload(report, llama, target)
+        _gpu_offload(report, llama, target, load_pair)
         _native_dspark(report, llama)
     else:
         report.facts.update(default_pair={"status": "skipped"}, gpu_offload={"supported": None, "works": None},
@@ -325,7 +325,7 @@ def _embedded_target() -> str | None:
     return str(path) if path.is_file() else None
 
 
-def _gpu_offload(report: Report, llama, target: str | None) -> None:
+def _gpu_offload(report: Report, llama, target: str | None, load: bool = True) -> None:
     facts = report.facts["gpu_offload"]
     hardware = gpu_hardware()
     if not facts["supported"]:
@@ -336,6 +336,11 @@ def _gpu_offload(report: Report, llama, target: str | None) -> None:
         else:
             report.add("gpu offload", INFO, "no GPU backend in this build (none needed on this machine)",
                        "for a GPU: docs/install.md")
+        return
+    if not load:
+        facts["detail"] = "not tried (--no-load)"
+        report.add("gpu offload", INFO, f"supported by this {report.facts['backend']['name']} build; not tried "
+                                        "(--no-load)")
         return
     if not target or not Path(target).is_file():
         facts["detail"] = "no model file to try offloading with"
