@@ -52,9 +52,9 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
         ("dspark-chat doctor", "what this machine and this install can do"),
     ],
     "chat": [
-        ("dspark-chat", "the same as `dspark-chat chat`"),
-        ("dspark-chat chat --target qwen3-8b --drafter auto", "a pulled model and its best local drafter"),
-        ("dspark-chat chat --target ~/models/model.gguf --drafter ngram --n-gpu-layers -1", "all layers on the GPU"),
+        ("dspark-chat", "the same as `dspark-chat chat`: the most recent chat"),
+        ("dspark-chat chat --new --system 'Answer briefly.'", "a new chat with a system prompt"),
+        ("dspark-chat chat --target qwen3-8b --drafter auto --n-gpu-layers -1", "a pulled model, all on the GPU"),
     ],
     "ask": [
         ('dspark-chat ask "Write a haiku about rain"', "answer with the default models"),
@@ -70,15 +70,16 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
          "n-gram drafter, machine-readable"),
     ],
     "pull": [
-        ("dspark-chat pull qwen3-8b", "a catalog name (see `dspark-chat list`)"),
-        ("dspark-chat pull Qwen/Qwen3-8B-GGUF/Qwen3-8B-Q4_K_M.gguf", "any repo/file on the hub"),
+        ("dspark-chat pull qwen3-8b", "a catalog model and the drafter it pairs with"),
+        ("dspark-chat pull bartowski/Qwen_Qwen3-8B-GGUF", "a repository: its Q4_K_M file"),
+        ("dspark-chat pull OWNER/REPO/FILE.gguf", "one file"),
     ],
     "list": [
-        ("dspark-chat list", "local models and the catalog"),
-        ("dspark-chat list --json", "for scripts"),
+        ("dspark-chat list", "models here, with the drafters that fit each"),
+        ("dspark-chat list --all --json", "plus the catalog, for scripts"),
     ],
     "rm": [
-        ("dspark-chat rm qwen3-8b", "delete a downloaded model"),
+        ("dspark-chat rm qwen3-0.6b", "delete a downloaded or derived model"),
     ],
     "doctor": [
         ("dspark-chat doctor", "a readable report with what to do about each problem"),

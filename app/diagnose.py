@@ -106,6 +106,7 @@ def run_all(args: argparse.Namespace | None = None, expect_backend: str | None =
         _threads(report, llama)
     _paths(report)
     config = _config(report)
+    _models_status(report)
     if llama:
         target = _default_pair(report, args or argparse.Namespace(), config, load_pair)
         _gpu_offload(report, llama, target, load_pair)
@@ -251,7 +252,7 @@ def _config(report: Report) -> dict | None:
     except Exception as exc:  # the config module's own one-line errors, or TOML syntax
         why = " ".join(str(exc).split())
         report.facts["config"] = {"file": str(path), "exists": True, "error": why}
-        report.add("config", FAIL, why, f"edit {path} (docs/configuration.md lists the keys)")
+        report.add("config", FAIL, why, f"edit {path} (docs/models.md lists the keys)")
         return None
     report.facts["config"] = {"file": str(path), "exists": True, "error": None}
     report.add("config", OK, str(path))
@@ -259,19 +260,34 @@ def _config(report: Report) -> dict | None:
 
 
 def _load_config(path: Path) -> dict:
+    """The validated settings (models/config.py, where it exists), flat; else the raw TOML."""
     try:
-        from dspark_chat.models import config as config_module  # the validating loader, where it exists
+        from dspark_chat.models import config as config_module
     except ImportError:
         config_module = None
-    loader = getattr(config_module, "load", None)
+    loader = getattr(config_module, "load_config", None) or getattr(config_module, "load", None)
     if callable(loader):
         loaded = loader()
+        if hasattr(loaded, "as_options"):
+            return loaded.as_options()
         return loaded if isinstance(loaded, dict) else vars(loaded)
     try:
         import tomllib
     except ImportError:  # Python 3.10
         import tomli as tomllib
     return tomllib.loads(path.read_text(encoding="utf-8"))
+
+
+def _models_status(report: Report) -> None:
+    """The models side's own summary (built-in models, downloads, hub settings), where that code exists."""
+    try:
+        from dspark_chat.models import status
+    except ImportError:
+        return
+    try:
+        report.facts["models"] = status.report()
+    except Exception as exc:  # a report must not break the doctor
+        report.facts["models"] = {"error": " ".join(str(exc).split())}
 
 
 def _default_pair(report: Report, args: argparse.Namespace, config: dict | None, load: bool) -> str | None:
@@ -286,7 +302,7 @@ def _default_pair(report: Report, args: argparse.Namespace, config: dict | None,
         report.facts["default_pair"] = {"status": "not configured", "detail": str(exc)}
         fallback = _embedded_target()
         report.add("default pair", INFO, "not configured",
-                   "pass --target/--drafter, or set target and drafter in the config (docs/configuration.md)")
+                   "pass --target/--drafter, or set target and drafter in the config (docs/models.md)")
         return fallback
     facts = {"status": "unchecked", "target": str(target), "drafter": drafter}
     report.facts["default_pair"] = facts

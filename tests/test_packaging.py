@@ -177,3 +177,11 @@ def test_offline_wheelhouse_round_trip(tmp_path):
     report = json.loads(doctor.stdout)
     assert doctor.returncode == 0 and report["ok"], report["checks"]
     assert report["python"]["executable"].startswith(str(venv))
+
+
+def test_readme_opens_with_the_two_commands_ci_runs():
+    """The README's first lines are binding: install-and-chat, then the test command that .ci/run is."""
+    lines = (ROOT / "README.md").read_text().splitlines()
+    assert lines[2:6] == ["```bash", "python3 -m venv .venv && .venv/bin/pip install . && .venv/bin/dspark-chat",
+                          "bash .ci/run", "```"]
+    assert "exec bash packaging/dev-test.sh" in (ROOT / ".ci" / "run").read_text()
