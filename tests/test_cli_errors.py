@@ -120,8 +120,7 @@ def test_verbose_after_the_command_shows_llama_cpp_log(truncated_gguf):
 
 def test_ctrl_c_exits_130_with_one_line(smollm_q4):
     proc = subprocess.Popen([console_script(), "ask", "--raw", "Once upon a time", "--target", str(smollm_q4),
-                             "--drafter", "none", "--max-tokens", "100000", "--temperature", "1", "--seed", "1",
-                             "--ctx-size", "8192"],
+                             "--drafter", "none", "--max-tokens", "3000", "--temperature", "1", "--seed", "1"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
     assert proc.stdout.read(1)  # generation has started
     time.sleep(0.2)
