@@ -11,7 +11,7 @@ from dspark_chat.engine.session import GenerateParams
 from dspark_chat.models.config import load_config
 
 from .benchmark import bench, load_prompts
-from .options import add_model_options, sampling_params, value
+from .options import INF, add_model_options, float_between, int_at_least, sampling_params, value
 from .pairs import open_pair, stderr_progress
 
 
@@ -19,13 +19,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="measure speculative against plain decoding", description=__doc__)
     p.add_argument("--prompts", required=True, metavar="FILE.jsonl",
                    help="one JSON object a line: id and prompt (raw completion) or messages (chat)")
-    p.add_argument("--max-tokens", type=int, default=128, metavar="N", help="tokens per prompt (default 128)")
-    p.add_argument("--temperature", type=float, default=0.0, metavar="T", help="default 0 (greedy)")
-    p.add_argument("--top-k", type=int, metavar="K")
-    p.add_argument("--top-p", type=float, metavar="P")
-    p.add_argument("--min-p", type=float, metavar="P")
+    p.add_argument("--max-tokens", type=int_at_least(1), default=128, metavar="N", help="tokens per prompt (default 128)")
+    p.add_argument("--temperature", type=float_between(0, INF), default=0.0, metavar="T", help="default 0 (greedy)")
+    p.add_argument("--top-k", type=int_at_least(0), metavar="K")
+    p.add_argument("--top-p", type=float_between(0, 1, low_open=True), metavar="P")
+    p.add_argument("--min-p", type=float_between(0, 1, high_open=True), metavar="P")
     p.add_argument("--seed", type=int, default=0, metavar="S")
-    p.add_argument("--limit", type=int, metavar="N", help="only the first N prompts")
+    p.add_argument("--limit", type=int_at_least(1), metavar="N", help="only the first N prompts")
     p.add_argument("--json", action="store_true", help="print one JSON object with every row and a summary")
     add_model_options(p, drafter_default="ngram")
     p.set_defaults(run=run)

@@ -28,6 +28,42 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+def int_at_least(low: int):
+    """An argparse type: an integer >= low, refused with a one-line usage error (exit 2) otherwise."""
+
+    def parse(text: str) -> int:
+        try:
+            number = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if number < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {number}")
+        return number
+
+    return parse
+
+
+def float_between(low: float, high: float, low_open: bool = False, high_open: bool = False):
+    """An argparse type: a float in [low, high] (either end open), refused with a one-line usage error otherwise."""
+    shown = f"{'(' if low_open else '['}{low:g}, {'inf' if high == float('inf') else f'{high:g}'}{')' if high_open else ']'}"
+
+    def parse(text: str) -> float:
+        try:
+            number = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if number != number or number < low or number > high or (low_open and number == low) or (
+                high_open and number == high):
+            raise argparse.ArgumentTypeError(f"must be in {shown}, got {text}")
+        return number
+
+    return parse
+
+
+INF = float("inf")
+MIN_CTX = 128  # tokens: below this no chat template and answer fit
+
+
 def add_model_options(p: argparse.ArgumentParser, drafter_default: str | None = None) -> None:
     g = p.add_argument_group("models")
     g.add_argument("--target", metavar="NAME|PATH",
@@ -37,22 +73,22 @@ def add_model_options(p: argparse.ArgumentParser, drafter_default: str | None = 
                    help="drafter: a GGUF (name or path) with the target's vocabulary (a model or a native DSpark "
                         "drafter), 'ngram' (prompt lookup), 'none' (plain decoding) or 'auto' (best compatible local "
                         "one; the default for a chosen --target)")
-    g.add_argument("--ctx-size", type=int, metavar="N", help=f"context window in tokens (default {DEFAULTS['ctx_size']})")
-    g.add_argument("--n-gpu-layers", type=int, metavar="N", help="layers offloaded to the GPU (-1: all; default 0)")
-    g.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: all cores)")
+    g.add_argument("--ctx-size", type=int_at_least(MIN_CTX), metavar="N", help=f"context window in tokens (default {DEFAULTS['ctx_size']})")
+    g.add_argument("--n-gpu-layers", type=int_at_least(-1), metavar="N", help="layers offloaded to the GPU (-1: all; default 0)")
+    g.add_argument("--threads", type=int_at_least(1), metavar="N", help="CPU threads (default: all cores)")
     s = p.add_argument_group("speculation")
-    s.add_argument("--draft-max", type=int, metavar="N", help=f"most drafts per round (default {DEFAULTS['draft_max']})")
-    s.add_argument("--draft-fixed", type=int, metavar="N",
+    s.add_argument("--draft-max", type=int_at_least(0), metavar="N", help=f"most drafts per round (default {DEFAULTS['draft_max']})")
+    s.add_argument("--draft-fixed", type=int_at_least(0), metavar="N",
                    help="verify exactly N drafts every round instead of the cost-aware choice (experiments)")
 
 
 def add_sampling_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("sampling")
-    g.add_argument("--max-tokens", type=int, metavar="N", help=f"most tokens to generate (default {DEFAULTS['max_tokens']})")
-    g.add_argument("--temperature", type=float, metavar="T", help=f"0 = greedy (default {DEFAULTS['temperature']})")
-    g.add_argument("--top-k", type=int, metavar="K", help=f"0 = off (default {DEFAULTS['top_k']})")
-    g.add_argument("--top-p", type=float, metavar="P", help=f"1 = off (default {DEFAULTS['top_p']})")
-    g.add_argument("--min-p", type=float, metavar="P", help=f"0 = off (default {DEFAULTS['min_p']})")
+    g.add_argument("--max-tokens", type=int_at_least(1), metavar="N", help=f"most tokens to generate (default {DEFAULTS['max_tokens']})")
+    g.add_argument("--temperature", type=float_between(0, INF), metavar="T", help=f"0 = greedy (default {DEFAULTS['temperature']})")
+    g.add_argument("--top-k", type=int_at_least(0), metavar="K", help=f"0 = off (default {DEFAULTS['top_k']})")
+    g.add_argument("--top-p", type=float_between(0, 1, low_open=True), metavar="P", help=f"1 = off (default {DEFAULTS['top_p']})")
+    g.add_argument("--min-p", type=float_between(0, 1, high_open=True), metavar="P", help=f"0 = off (default {DEFAULTS['min_p']})")
     g.add_argument("--seed", type=int, metavar="S", help="random seed (default: fresh each run)")
     g.add_argument("--stop", action="append", default=[], metavar="TEXT", help="stop at TEXT (repeatable)")
 
@@ -77,14 +113,14 @@ def sampling_params(args: argparse.Namespace, config: dict | None = None) -> Sam
 
 
 def pair_options(args: argparse.Namespace, config: dict | None = None, cache_dir=None) -> PairOptions:
-    from dspark_chat.engine.errors import DSparkError
+    from dspark_chat.engine.errors import UsageError
 
     ctx = value(args, "ctx_size", config)
-    if ctx < 128:
-        raise DSparkError(f"--ctx-size must be at least 128, got {ctx}")
+    if ctx < MIN_CTX:
+        raise UsageError(f"--ctx-size must be at least {MIN_CTX}, got {ctx}")
     draft_max = value(args, "draft_max", config)
     if draft_max < 0:
-        raise DSparkError(f"--draft-max must be >= 0, got {draft_max}")
+        raise UsageError(f"--draft-max must be >= 0, got {draft_max}")
     return PairOptions(
         n_ctx=ctx,
         n_gpu_layers=value(args, "n_gpu_layers", config),

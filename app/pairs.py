@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Callable
 
 from dspark_chat.engine.pair import Pair
@@ -11,6 +10,7 @@ from dspark_chat.models import paths
 from dspark_chat.models.selection import select_pair
 
 from .options import pair_options
+from .progress import Progress
 
 
 def resolve_models(args: argparse.Namespace, config: dict | None = None,
@@ -28,15 +28,15 @@ def resolve_models(args: argparse.Namespace, config: dict | None = None,
     return str(chosen.target), chosen.drafter
 
 
-def stderr_progress(quiet: bool = False) -> Callable[[str], None]:
-    def say(message: str) -> None:
-        if not quiet:
-            sys.stderr.write(f"dspark-chat: {message}\n")
-            sys.stderr.flush()
-
-    return say
+def stderr_progress(quiet: bool = False) -> Progress:
+    """Loading messages on stderr: live lines on a terminal, plain lines in logs, nothing when quiet."""
+    return Progress(quiet=quiet)
 
 
 def open_pair(args: argparse.Namespace, config: dict | None = None, progress: Callable[[str], None] | None = None) -> Pair:
     target, drafter = resolve_models(args, config, progress)
-    return Pair(target, drafter, pair_options(args, config, cache_dir=paths.cache_dir()), progress=progress)
+    try:
+        return Pair(target, drafter, pair_options(args, config, cache_dir=paths.cache_dir()), progress=progress)
+    finally:
+        if isinstance(progress, Progress):
+            progress.close()  # the live lines end before the answer is written

@@ -9,6 +9,12 @@ class DSparkError(Exception):
     exit_code = 1
 
 
+class UsageError(DSparkError):
+    """A flag or configuration value out of range: the same exit code as argparse's own usage errors."""
+
+    exit_code = 2
+
+
 class ModelLoadError(DSparkError):
     """A GGUF file is missing, unreadable, corrupt or not a language model."""
 

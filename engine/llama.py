@@ -328,3 +328,127 @@ def quantize(src: str | os.PathLike, dst: str | os.PathLike, quant: str, threads
     rc = ll.llama_model_quantize(str(src).encode(), str(dst).encode(), ctypes.byref(params))
     if rc != 0:
         raise ModelLoadError(f"quantizing {Path(src).name} to {quant} failed (code {rc}; is the disk full?)")
+
+
+# -- what this build of llama.cpp is (for `doctor`) -------------------------------------------------------------
+# These read ggml's backend registry and a few exported symbols through ctypes. ggml's functions are not bound by
+# llama_cpp, but dlsym on libllama's handle also searches the libraries it links (libggml, libggml-base).
+
+DEVICE_TYPES = {0: "CPU", 1: "GPU", 2: "iGPU", 3: "accelerator", 4: "meta"}
+
+# The C++-only calls a native DSpark (dflash) drafter needs, from llama.cpp's src/llama-ext.h. They are exported
+# with mangled names: plain C (should they move to llama.h), Itanium (Linux, macOS; checked with `nm -D` on the
+# built libllama.so) and MSVC (Windows; derived from the declarations, not checked on a Windows build).
+NATIVE_DSPARK_SYMBOLS: dict[str, tuple[str, ...]] = {
+    "llama_set_embeddings_layer_inp": (
+        "llama_set_embeddings_layer_inp",
+        "_Z30llama_set_embeddings_layer_inpP13llama_contextjb",
+        "?llama_set_embeddings_layer_inp@@YAXPEAUllama_context@@I_N@Z",
+    ),
+    "llama_get_embeddings_layer_inp": (
+        "llama_get_embeddings_layer_inp",
+        "_Z30llama_get_embeddings_layer_inpP13llama_contextj",
+        "?llama_get_embeddings_layer_inp@@YAPEAMPEAUllama_context@@I@Z",
+    ),
+    "llama_model_target_layer_ids": (
+        "llama_model_target_layer_ids",
+        "_Z28llama_model_target_layer_idsPK11llama_model",
+        "?llama_model_target_layer_ids@@YAPEBHPEBUllama_model@@@Z",
+    ),
+    "llama_model_target_layer_ids_n": (
+        "llama_model_target_layer_ids_n",
+        "_Z30llama_model_target_layer_ids_nPK11llama_model",
+        "?llama_model_target_layer_ids_n@@YAIPEBUllama_model@@@Z",
+    ),
+    "llama_model_dflash_selector_top_k": (
+        "llama_model_dflash_selector_top_k",
+        "_Z33llama_model_dflash_selector_top_kPK11llama_model",
+        "?llama_model_dflash_selector_top_k@@YAHPEBUllama_model@@@Z",
+    ),
+    # plain C in llama.h, bound by llama_cpp: the batch that carries embeddings into a drafter
+    "llama_batch_ext_init": ("llama_batch_ext_init",),
+    "llama_batch_ext_add_embd": ("llama_batch_ext_add_embd",),
+    "llama_process": ("llama_process",),
+}
+
+
+def _native_libs() -> list[ctypes.CDLL]:
+    libs = [ll.llama_cpp._lib]
+    folder = Path(libs[0]._name).parent
+    for stem in ("ggml-base", "ggml"):  # Windows' GetProcAddress does not search dependencies: open them too
+        for name in (f"lib{stem}.so", f"lib{stem}.dylib", f"{stem}.dll"):
+            if (folder / name).exists():
+                try:
+                    libs.append(ctypes.CDLL(str(folder / name)))
+                except OSError:
+                    pass
+    return libs
+
+
+def _function(name: str, restype, argtypes: tuple = ()):
+    for lib in _native_libs():
+        try:
+            fn = lib[name]  # a fresh function object: llama_cpp's own bindings keep their types
+        except AttributeError:
+            continue
+        fn.restype = restype
+        fn.argtypes = list(argtypes)
+        return fn
+    return None
+
+
+def _text(name: str) -> str | None:
+    fn = _function(name, ctypes.c_char_p)
+    raw = fn() if fn else None
+    return raw.decode("utf-8", errors="replace") if raw else None
+
+
+def build_info() -> dict:
+    """Versions of the installed llama-cpp-python and of the llama.cpp/ggml it was built from."""
+    return {
+        "llama_cpp_python": library_version(),
+        "llama_cpp": _text("llama_version"),
+        "ggml": _text("ggml_version"),
+        "commit": _text("ggml_commit"),  # the vendored llama.cpp commit ("-dirty": patched by the package)
+        "library": str(Path(ll.llama_cpp._lib._name)),
+    }
+
+
+def backend_devices() -> list[dict]:
+    """Every device ggml's registry knows in this build: name, kind, backend (CPU, CUDA, Metal, Vulkan, ...), memory."""
+    init_backend(_verbose)
+    vp = ctypes.c_void_p
+    count = _function("ggml_backend_dev_count", ctypes.c_size_t)
+    get = _function("ggml_backend_dev_get", vp, (ctypes.c_size_t,))
+    name = _function("ggml_backend_dev_name", ctypes.c_char_p, (vp,))
+    desc = _function("ggml_backend_dev_description", ctypes.c_char_p, (vp,))
+    kind = _function("ggml_backend_dev_type", ctypes.c_int, (vp,))
+    size_p = ctypes.POINTER(ctypes.c_size_t)
+    memory = _function("ggml_backend_dev_memory", None, (vp, size_p, size_p))
+    reg = _function("ggml_backend_dev_backend_reg", vp, (vp,))
+    reg_name = _function("ggml_backend_reg_name", ctypes.c_char_p, (vp,))
+    if not all((count, get, name, desc, kind, memory, reg, reg_name)):
+        return []
+    devices = []
+    for i in range(count()):
+        dev = get(i)
+        free, total = ctypes.c_size_t(0), ctypes.c_size_t(0)
+        memory(dev, ctypes.byref(free), ctypes.byref(total))
+        devices.append({
+            "name": (name(dev) or b"").decode(errors="replace"),
+            "description": (desc(dev) or b"").decode(errors="replace"),
+            "type": DEVICE_TYPES.get(kind(dev), str(kind(dev))),
+            "backend": (reg_name(reg(dev)) or b"").decode(errors="replace"),
+            "memory_free": int(free.value),
+            "memory_total": int(total.value),
+        })
+    return devices
+
+
+def native_dspark_symbols() -> dict[str, str | None]:
+    """For each call a native DSpark drafter needs: the name libllama exports it under, or None when missing."""
+    found: dict[str, str | None] = {}
+    lib = ll.llama_cpp._lib
+    for call, candidates in NATIVE_DSPARK_SYMBOLS.items():
+        found[call] = next((c for c in candidates if hasattr(lib, c)), None)
+    return found

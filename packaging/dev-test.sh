@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Install dspark-chat with its test dependencies into ./.venv and run the whole test suite.
-# Builds llama-cpp-python from source where no wheel exists (about 3 minutes on 2 cores; pip caches the wheel).
+# Install dspark-chat with its test dependencies into ./.venv and run the whole test suite (what CI runs).
+# Builds llama-cpp-python (CPU) from source where no wheel exists: about 3 minutes on 2 cores, once; pip keeps the
+# wheel in its cache, so later runs and fresh clones on the same machine reuse it.
+# Arguments go to pytest (e.g. `bash .ci/run tests/test_cli_help.py -x`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,4 +22,12 @@ PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[test]'
-exec .venv/bin/python -m pytest -p no:cacheprovider "$@"
+
+# pytest's exit code 5 means it collected no test: a green run that tested nothing must not pass.
+status=0
+.venv/bin/python -m pytest -p no:cacheprovider "$@" || status=$?
+if [ "$status" = 5 ]; then
+    echo "dev-test: pytest collected no tests; failing the run" >&2
+    exit 1
+fi
+exit "$status"

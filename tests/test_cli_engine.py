@@ -87,7 +87,7 @@ def test_bad_input_is_one_line(args, needle, smollm_q4, gemma_q4):
     args = [a.format(smollm=smollm_q4, gemma=gemma_q4) for a in args]
     r = run(*args)
     assert r.returncode != 0
-    lines = [line for line in r.stderr.splitlines() if line.startswith("dspark-chat: error")]
+    lines = [line for line in r.stderr.splitlines() if line.startswith("dspark-chat") and "error: " in line]
     assert len(lines) == 1 and needle in lines[0], r.stderr
     assert "Traceback" not in r.stderr
 

@@ -1,0 +1,74 @@
+"""Running the installed `dspark-chat` console script as a user would: a real process, real stdout and stderr."""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+TIMEOUT_S = 300
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def console_script() -> str:
+    """The `dspark-chat` installed next to this interpreter (the venv under test), else the one on PATH."""
+    here = Path(sys.executable).parent / ("dspark-chat.exe" if os.name == "nt" else "dspark-chat")
+    if here.exists():
+        return str(here)
+    found = shutil.which("dspark-chat")
+    assert found, "the dspark-chat console script is not installed (pip install -e .)"
+    return found
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def stderr_lines(self) -> list[str]:
+        return [line for line in self.stderr.splitlines() if line.strip()]
+
+    def error_lines(self) -> list[str]:
+        return [line for line in self.stderr_lines if ": error: " in line]
+
+
+def run_cli(*args: str, env: dict | None = None, input: str | None = None, timeout: float = TIMEOUT_S) -> Result:
+    full_env = {**os.environ, **(env or {})}
+    full_env = {k: v for k, v in full_env.items() if v is not None}
+    proc = subprocess.run([console_script(), *map(str, args)], input=input if input is not None else "",
+                          capture_output=True, text=True, env=full_env, timeout=timeout, cwd=ROOT)
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def run_in_terminal(*args: str, env: dict | None = None, timeout: float = TIMEOUT_S) -> tuple[int, bytes]:
+    """Run with stdout and stderr on a pseudo-terminal (what a person sees), return the exit code and raw bytes."""
+    primary, secondary = pty.openpty()
+    full_env = {**os.environ, "TERM": "xterm-256color", **(env or {})}
+    full_env = {k: v for k, v in full_env.items() if v is not None}
+    proc = subprocess.Popen([console_script(), *map(str, args)], stdin=subprocess.DEVNULL, stdout=secondary,
+                            stderr=secondary, env=full_env, cwd=ROOT)
+    os.close(secondary)
+    out = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([primary], [], [], 1.0)
+        if ready:
+            try:
+                chunk = os.read(primary, 65536)
+            except OSError:  # the terminal closed: the process is gone
+                break
+            if not chunk:
+                break
+            out += chunk
+        elif proc.poll() is not None:
+            break
+    os.close(primary)
+    return proc.wait(timeout=max(1.0, deadline - time.monotonic())), out

