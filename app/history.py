@@ -3,6 +3,8 @@
 Write-ahead logging keeps every committed write through a crash or a kill. An answer is written as it streams
 (its row is created as `streaming` and its text saved every fraction of a second by the caller); a row still marked
 `streaming` when the store is next opened belonged to a process that died mid-answer, and is marked `interrupted`.
+(Should a second app open the file while the first is still answering, that answer is marked too early; its text
+keeps being saved and its final write sets the right status.)
 The schema version lives in `PRAGMA user_version`; MIGRATIONS bring any older file up to date in order.
 """
 

@@ -29,6 +29,7 @@ READY_TIMEOUT_S = 180  # the first load measures costs; later ones read them fro
 ANSWER_TIMEOUT_S = 180
 
 GREEDY = ChatSettings(temperature=0.0, max_tokens=40)
+LONG_PROMPT = "Write a detailed, long essay about the history of the Roman Empire."  # SmolLM2 writes 600+ tokens
 
 
 def spec_of(target: Path, drafter: str | None = "ngram", **kw) -> ModelSpec:
@@ -82,10 +83,11 @@ def notices(app) -> list[str]:
 
 # --- the core loop: send, stream, stop, persist ----------------------------------------------------------------
 async def test_send_streams_markdown_and_live_stats_then_saves(tmp_path, smollm_q4):
-    app = make_app(tmp_path / "h.db", spec_of(smollm_q4), ChatSettings(temperature=0.0, max_tokens=64))
+    # long enough (a few seconds) for several repaints at the slowest pace a busy machine may choose
+    app = make_app(tmp_path / "h.db", spec_of(smollm_q4, ctx_size=2048), ChatSettings(temperature=0.0, max_tokens=250))
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
-        await send(pilot, "Count from 1 to 20, one number per line.")
+        await send(pilot, LONG_PROMPT)
         seen: list[tuple[int, str]] = []  # (characters shown, stats bar) while the answer streams
         answer = views(app)[-1]
         assert answer.role == "assistant"
@@ -109,7 +111,7 @@ async def test_send_streams_markdown_and_live_stats_then_saves(tmp_path, smollm_
         answer = conv.messages[1]
         assert answer.status == history.DONE and answer.content == final.content
         assert answer.stats["tokens"] > 0 and answer.stats["mode"] == "ngram"
-        assert conv.title == "Count from 1 to 20, one number per line."
+        assert conv.title == history.title_from(LONG_PROMPT)
 
 
 async def test_escape_stops_the_answer_at_once_and_keeps_it(tmp_path, smollm_q4):
@@ -117,7 +119,7 @@ async def test_escape_stops_the_answer_at_once_and_keeps_it(tmp_path, smollm_q4)
     app = make_app(tmp_path / "h.db", spec_of(smollm_q4, ctx_size=2048), settings)
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
-        await send(pilot, "Write a detailed, long essay about the history of the Roman Empire.")
+        await send(pilot, LONG_PROMPT)
         await wait_for(pilot, lambda: len(views(app)[-1].content) > 20, ANSWER_TIMEOUT_S, "some text")
         await pilot.press("escape")
         assert views(app)[-1].status == history.STOPPED  # shown as stopped right away
@@ -183,6 +185,27 @@ async def test_open_a_given_conversation(tmp_path, smollm_q4):
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause(0.2)
         assert [v.content for v in views(app)] == ["stored question"]
+
+
+async def test_long_chats_keep_the_screen_short_and_show_earlier_messages_on_request(tmp_path):
+    from dspark_chat.app.tui.widgets.conversation import SHOWN_MESSAGES
+
+    db = tmp_path / "h.db"
+    with HistoryStore(db) as store:
+        conv = store.new_conversation()
+        for i in range(SHOWN_MESSAGES):
+            store.add_message(conv.id, "user", f"question {i}")
+            store.add_message(conv.id, "assistant", f"answer {i}")
+    app = make_app(db, None, which=conv.id)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.2)
+        assert len(views(app)) == SHOWN_MESSAGES and views(app)[-1].content == f"answer {SHOWN_MESSAGES - 1}"
+        app.chat.conversation.scroll_home(animate=False)  # the button waits above the oldest shown message
+        await pilot.pause(0.1)
+        await pilot.click("#earlier")
+        await pilot.pause(0.2)
+        assert [v.content for v in views(app)][:2] == ["question 0", "answer 0"]
+        assert len(views(app)) == 2 * SHOWN_MESSAGES
 
 
 # --- settings, regenerate, edit, export, copy ------------------------------------------------------------------

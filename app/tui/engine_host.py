@@ -1,8 +1,8 @@
 """The loaded models, shared by the UI's worker threads: one load or one answer at a time.
 
 The UI never calls the engine from its own thread. A worker thread calls `load` or `generate` here; `generate`
-folds the engine's Steps into a few Batches a second and hands each to a callback (which posts a message to the
-screen: thread-safe, never blocking the decoder). Nothing here imports Textual.
+folds the engine's Steps into Batches, paced for the screen (live.py), and hands each to a callback (which posts a
+message to the screen: thread-safe, never blocking the decoder). Nothing here imports Textual.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dspark_chat.engine.session import GenerateParams
 from dspark_chat.models import paths
 
 from ..chat_settings import ModelSpec
-from .live import REPAINT_INTERVAL_S, Batch, Batcher
+from .live import Batch, Batcher, Pacer
 
 
 class EngineHost:
@@ -44,14 +44,14 @@ class EngineHost:
         params: GenerateParams,
         cancel: threading.Event,
         on_batch: Callable[[Batch], None],
-        interval: float = REPAINT_INTERVAL_S,
+        pacer: Pacer | None = None,
     ) -> tuple[Done, Batch]:
         """Stream one answer; returns the engine's Done and the last Batch (not passed to on_batch)."""
         with self._lock:
             pair = self.pair
             if pair is None:
                 raise DSparkError("no model is loaded: pick one with ctrl+t")
-            batcher = Batcher(speedup=pair.scheduler.estimated_speedup, interval=interval)
+            batcher = Batcher(speedup=pair.scheduler.estimated_speedup, pacer=pacer or Pacer())
             done: Done | None = None
             for event in stream_reply(pair.session(), messages, params, cancel):
                 if isinstance(event, Step):

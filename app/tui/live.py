@@ -1,12 +1,15 @@
 """The engine's Step events, gathered into a few batches a second for the screen.
 
 The engine yields one Step per decoding round (hundreds a second with a good drafter). Repainting for each would
-cost the decoder its speed, so the worker thread folds Steps into a `Batch` and hands one over at most every
-REPAINT_INTERVAL_S. Nothing here imports Textual: the same code runs headless in the overhead measurement.
+cost the decoder its speed, so the worker thread folds Steps into a `Batch` and hands one over only when the
+`Pacer` says so: never while the screen is still busy with the previous batch, never more often than
+MIN_INTERVAL_S, and less often when the screen's own CPU time would pass UI_CPU_BUDGET of a core (a long
+conversation or a big terminal makes each repaint dearer). Nothing here imports Textual.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -14,7 +17,10 @@ from typing import Callable
 from dspark_chat.engine.events import Step
 from dspark_chat.engine.stats import GenerationStats
 
-REPAINT_INTERVAL_S = 1 / 15  # at most 15 repaints a second: smooth to the eye, cheap for the decoder
+MIN_INTERVAL_S = 1 / 15  # at most 15 repaints a second: smooth to the eye
+MAX_INTERVAL_S = 0.5  # at least 2 a second, however dear a repaint is
+UI_CPU_BUDGET = 0.03  # the screen may use this share of one core while an answer streams
+COST_EMA = 0.3  # weight of the newest batch in the running cost of drawing one
 SPARK_POINTS = 32  # tokens/s samples the sparkline keeps (one per batch: about two seconds)
 
 
@@ -62,6 +68,14 @@ class LiveStats:
             speedup=speedup, finished=finished,
         )
 
+    def to_dict(self) -> dict:
+        """The keys of GenerationStats.to_dict() that from_dict reads back."""
+        return {"mode": self.mode, "tokens": self.tokens, "tokens_per_s": self.tokens_per_s,
+                "drafted": self.drafted, "verified": self.verified, "accepted": self.accepted,
+                "spec_rounds": self.spec_rounds, "rounds": self.rounds, "draft_s": self.draft_s,
+                "verify_s": self.verify_s, "overhead_s": self.overhead_s, "ttft_s": self.ttft_s,
+                "estimated_speedup": self.speedup}
+
     @staticmethod
     def from_dict(d: dict) -> "LiveStats":
         """From a stored answer's `GenerationStats.to_dict()` (the chat shows old answers' numbers too)."""
@@ -84,12 +98,45 @@ class Batch:
     rate: float  # tokens/s over this batch alone (the sparkline's point)
 
 
+class Pacer:
+    """Decides when the engine's thread hands the screen a batch. Shared by both threads.
+
+    The engine thread asks `due`; the screen calls `consumed` once a batch is drawn, with the CPU seconds its
+    thread used since the previous one. From the running cost of a batch the interval follows directly:
+    cost / budget, kept between MIN_INTERVAL_S and MAX_INTERVAL_S. One pacer serves a screen's answers one after
+    another, so each answer starts at the pace the last one found.
+    """
+
+    def __init__(self, min_interval: float = MIN_INTERVAL_S, max_interval: float = MAX_INTERVAL_S,
+                 budget: float = UI_CPU_BUDGET) -> None:
+        self.min_interval = min_interval
+        self.max_interval = max_interval
+        self.budget = budget
+        self.interval = min_interval  # read by the engine thread; a float store is atomic
+        self.cost: float | None = None  # running CPU seconds to draw one batch
+        self._idle = threading.Event()  # set while the screen has drawn everything it was given
+        self._idle.set()
+
+    def due(self, since_last: float) -> bool:
+        return since_last >= self.interval and self._idle.is_set()
+
+    def sent(self) -> None:
+        self._idle.clear()
+
+    def consumed(self, ui_cpu_s: float | None = None) -> None:
+        """The screen drew the last batch (ui_cpu_s: what that cost it; None when it drew nothing)."""
+        if ui_cpu_s is not None and ui_cpu_s >= 0:
+            self.cost = ui_cpu_s if self.cost is None else self.cost + COST_EMA * (ui_cpu_s - self.cost)
+            self.interval = min(self.max_interval, max(self.min_interval, self.cost / self.budget))
+        self._idle.set()
+
+
 @dataclass
 class Batcher:
     """Folds Steps into Batches in the engine's thread. `offset` counts characters of the whole answer."""
 
     speedup: Callable[[GenerationStats], float | None] | None = None  # the scheduler's estimate, live
-    interval: float = REPAINT_INTERVAL_S
+    pacer: Pacer = field(default_factory=Pacer)
     clock: Callable[[], float] = time.perf_counter
     offset: int = 0
     _parts: list[str] = field(default_factory=list)
@@ -99,7 +146,7 @@ class Batcher:
     _stats: GenerationStats | None = None
 
     def add(self, step: Step) -> Batch | None:
-        """Take one round; return a Batch when the last one is at least `interval` old."""
+        """Take one round; return a Batch when the pacer says the screen wants one."""
         for piece, drafted in zip(step.pieces, step.from_draft):
             if not piece:
                 continue
@@ -114,8 +161,9 @@ class Batcher:
         now = self.clock()
         if not self._last_emit:
             self._last_emit = step.stats.t_decode_start or now
-        if now - self._last_emit < self.interval:
+        if not self.pacer.due(now - self._last_emit):
             return None
+        self.pacer.sent()
         return self._emit(now, finished=False)
 
     def finish(self, stats: GenerationStats, tail: str = "") -> Batch:

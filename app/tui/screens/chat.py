@@ -26,7 +26,7 @@ from dspark_chat.engine.session import GenerateParams
 from ... import history
 from ...chat_settings import ChatSettings, ModelSpec
 from ..engine_host import EngineHost
-from ..live import LiveStats
+from ..live import LiveStats, Pacer
 from ..messages import AnswerDone, AnswerFailed, AnswerProgress
 from ..widgets.conversation import ConversationView
 from ..widgets.message import MessageView
@@ -52,6 +52,7 @@ class AnswerJob:
     spans: list[tuple[int, int]] = field(default_factory=list)
     saved_at: float = 0.0
     stopping: bool = False
+    cpu_mark: float = field(default_factory=time.thread_time)  # the UI thread's CPU clock at the last batch
 
 
 class ChatScreen(Screen):
@@ -78,6 +79,7 @@ class ChatScreen(Screen):
         self.job: AnswerJob | None = None
         self.answer_when_ready = False
         self._job_ids = count(1)
+        self.pacer = Pacer()  # how often answers are drawn: learnt from what drawing costs here
         self._save_warned = False
 
     def compose(self) -> ComposeResult:
@@ -231,15 +233,16 @@ class ChatScreen(Screen):
         self.stats_bar.start()
         self.stats_bar.stats = None
         self.stats_bar.note = "thinking…"
-        self._answer(self.engine, self.job.id, self.job.cancel, messages, params)
+        self.pacer.consumed()  # a fresh answer: nothing is waiting to be drawn
+        self._answer(self.engine, self.job.id, self.job.cancel, self.pacer, messages, params)
 
     @work(thread=True, group="answer", exit_on_error=False)
-    def _answer(self, engine: EngineHost, job_id: int, cancel: threading.Event, messages: list[dict],
+    def _answer(self, engine: EngineHost, job_id: int, cancel: threading.Event, pacer: Pacer, messages: list[dict],
                 params: GenerateParams) -> None:
         """In a worker thread: stream the answer; every batch goes to the screen as a message."""
         try:
             done, last = engine.generate(messages, params, cancel,
-                                         lambda batch: self.post_message(AnswerProgress(job_id, batch)))
+                                         lambda batch: self.post_message(AnswerProgress(job_id, batch)), pacer)
         except DSparkError as exc:
             self.post_message(AnswerFailed(job_id, str(exc)))
         except Exception as exc:  # the app keeps running whatever the engine does
@@ -259,17 +262,25 @@ class ChatScreen(Screen):
         batch = message.batch
         job.text += batch.text
         job.spans.extend(batch.draft_spans)
-        if job.stopping:
-            return  # Esc was pressed: the screen already shows the answer as stopped
-        if job.view.is_attached:
-            await job.view.append(batch.text, batch.draft_spans)
-            self.stats_bar.note = ""
-            self.stats_bar.stats = batch.stats
-            self.stats_bar.add_rate(batch.rate)
         now = time.monotonic()
         if now - job.saved_at >= SAVE_INTERVAL_S:
             job.saved_at = now
             self._save(self.store.save_partial, job.message_id, job.text)
+        if job.stopping or not job.view.is_attached:  # stopped with Esc, or another chat is on screen
+            self.pacer.consumed()
+            return
+        with self.app.batch_update():  # the text, the numbers and the sparkline in one repaint
+            await job.view.append(batch.text, batch.draft_spans)
+            self.stats_bar.note = ""
+            self.stats_bar.stats = batch.stats
+            self.stats_bar.add_rate(batch.rate)
+        self.call_after_refresh(self._drawn, job)
+
+    def _drawn(self, job: AnswerJob) -> None:
+        """The batch is on screen: tell the pacer what it cost to draw, and that the next batch may come."""
+        cpu = time.thread_time()
+        self.pacer.consumed(cpu - job.cpu_mark)
+        job.cpu_mark = cpu
 
     @on(AnswerDone)
     async def _answer_done(self, message: AnswerDone) -> None:

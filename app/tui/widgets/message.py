@@ -1,7 +1,7 @@
 """One message of the conversation: who wrote it, its Markdown, and a footer with its status and numbers.
 
-An answer streams in through `append` (Textual's Markdown stream re-parses only the last block, so long answers
-stay smooth). With draft colouring on, the text is shown plain with the characters that came from accepted drafts
+An answer streams in through `append` (Textual's Markdown.append re-parses only from the last block, so long
+answers stay smooth; batches arrive paced, so nothing queues up). With draft colouring on, the text is shown plain with the characters that came from accepted drafts
 in the theme's success colour.
 """
 
@@ -15,7 +15,6 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.reactive import reactive
 from textual.widgets import Markdown, Static
-from textual.widgets.markdown import MarkdownStream
 
 from ... import history
 from ..live import LiveStats
@@ -65,7 +64,7 @@ class MessageView(Vertical, can_focus=True):
         self.model = model
         self._content = content
         self._spans: list[tuple[int, int]] = list(draft_spans)
-        self._stream: MarkdownStream | None = None
+        self._stats = stats
         self._next_code = 0
         self.set_reactive(MessageView.status, status)
         self.set_reactive(MessageView.colour_drafts, colour_drafts)
@@ -75,6 +74,11 @@ class MessageView(Vertical, can_focus=True):
     @property
     def content(self) -> str:
         return self._content
+
+    def as_message(self) -> history.Message:
+        """This view as a stored message (to show it again later without reading the store)."""
+        return history.Message(self.message_id or 0, 0, self.role, self._content, self.status, model=self.model,
+                               stats=self._stats, draft_spans=list(self._spans))
 
     def compose(self) -> ComposeResult:
         label = ROLE_LABELS.get(self.role, self.role)
@@ -95,18 +99,13 @@ class MessageView(Vertical, can_focus=True):
             return
         self._content += text
         self._spans.extend(spans)
-        if self._stream is None:
-            self._stream = Markdown.get_stream(self.query_one(".body", Markdown))
-        await self._stream.write(text)
+        await self.query_one(".body", Markdown).append(text)
         if self.colour_drafts:
             self._show_drafts()
 
     async def finish(self, content: str, status: str, stats: LiveStats | None = None,
                      spans: Sequence[tuple[int, int]] | None = None) -> None:
-        """Settle the final text (the engine's, which may hold a tail the stream never showed)."""
-        if self._stream is not None:
-            await self._stream.stop()
-            self._stream = None
+        """Settle the final text (the engine's, which may hold a tail the batches never showed)."""
         if spans is not None:
             self._spans = list(spans)
         if content != self._content:
@@ -118,6 +117,7 @@ class MessageView(Vertical, can_focus=True):
             self._content = content
         if stats is not None:
             self.summary = answer_summary(stats)
+            self._stats = stats.to_dict()
         self.status = status
         if self.colour_drafts:
             self._show_drafts()

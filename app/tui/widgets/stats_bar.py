@@ -1,7 +1,8 @@
-"""The live speculative view: a line of decoding numbers and a sparkline of tokens/s, updated while tokens stream.
+"""The live speculative view: a sparkline of tokens/s and a line of decoding numbers, updated while tokens stream.
 
 It only shows what it is given: the chat screen sets `stats` (a LiveStats snapshot, a few times a second) and
-`note` (model loading progress and other one-line states). Fixed-width values keep the line from jumping.
+`note` (model loading progress and other one-line states). Both are reactive and repaint this one line only
+(no layout pass: the bar never changes size), and fixed-width values keep it from jumping.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.reactive import reactive
-from textual.widgets import Sparkline, Static
+from textual.widget import Widget
+from textual.widgets import Sparkline
 
 from ..live import SPARK_POINTS, LiveStats, format_stats
 
@@ -35,6 +37,16 @@ def stats_text(stats: LiveStats | None, note: str = "", width: int | None = None
     return text
 
 
+class StatsLine(Widget):
+    """The numbers; its fields drop by priority when the terminal is narrow."""
+
+    stats: reactive[LiveStats | None] = reactive(None)
+    note: reactive[str] = reactive("")
+
+    def render(self) -> Text:
+        return stats_text(self.stats, self.note, self.size.width or None)
+
+
 class StatsBar(Horizontal):
     stats: reactive[LiveStats | None] = reactive(None)
     note: reactive[str] = reactive("")
@@ -45,7 +57,7 @@ class StatsBar(Horizontal):
 
     def compose(self) -> ComposeResult:
         yield Sparkline([], id="rate-spark")
-        yield Static(id="stats-text")
+        yield StatsLine(id="stats-text").data_bind(StatsBar.stats, StatsBar.note)
 
     def start(self) -> None:
         """A new answer: clear the sparkline."""
@@ -56,25 +68,7 @@ class StatsBar(Horizontal):
         self._rates.append(tokens_per_s)
         self.query_one(Sparkline).data = list(self._rates)
 
-    def watch_stats(self) -> None:
-        self._render_text()
-
-    def watch_note(self) -> None:
-        self._render_text()
-
-    def _render_text(self) -> None:
-        if self.is_mounted:
-            box = self.query_one("#stats-text", Static)
-            box.update(stats_text(self.stats, self.note, box.size.width or None))
-
-    def on_mount(self) -> None:
-        self._render_text()
-
-    def on_resize(self) -> None:
-        self._render_text()
-
     @property
     def plain_text(self) -> str:
         """What the bar says, for tests and screen readers."""
-        box = self.query_one("#stats-text", Static)
-        return stats_text(self.stats, self.note, box.size.width or None).plain
+        return self.query_one(StatsLine).render().plain
