@@ -234,7 +234,20 @@ class ChatScreen(Screen):
         self.stats_bar.stats = None
         self.stats_bar.note = "thinking…"
         self.pacer.consumed()  # a fresh answer: nothing is waiting to be drawn
-        self._answer(self.engine, self.job.id, self.job.cancel, self.pacer, messages, params)
+        # decoding starts once the new messages are drawn, so drawing them does not compete with the decoder
+        self.call_after_refresh(self._begin, self.job, messages, params)
+
+    async def _begin(self, job: AnswerJob, messages: list[dict], params: GenerateParams) -> None:
+        if job is not self.job:
+            return
+        if job.stopping:  # stopped before the engine started
+            self._save(self.store.finish_answer, job.message_id, "", history.STOPPED, None, ())
+            if job.view.is_attached:
+                await job.view.finish("", history.STOPPED)
+            self._end_job()
+            return
+        job.cpu_mark = time.thread_time()
+        self._answer(self.engine, job.id, job.cancel, self.pacer, messages, params)
 
     @work(thread=True, group="answer", exit_on_error=False)
     def _answer(self, engine: EngineHost, job_id: int, cancel: threading.Event, pacer: Pacer, messages: list[dict],

@@ -61,7 +61,8 @@ class HistoryScreen(ModalScreen[int | str | None]):
         chats = self.store.list_conversations(self.query_one("#search", Input).value.strip())
         for c in chats:
             line = Text(c.title, style="bold" if c.id == self.current else "")
-            line.append(f"   {_when(c.updated_at)} · {c.n_messages} messages", style="dim")
+            count = f"{c.n_messages} message" + ("" if c.n_messages == 1 else "s")
+            line.append(f"  ·  {_when(c.updated_at)} · {count}", style="dim")
             listing.add_option(Option(line, id=str(c.id)))
         keep = selected if selected is not None else self.current
         ids = [c.id for c in chats]

@@ -43,25 +43,30 @@ class SettingsScreen(ModalScreen["tuple[ChatSettings, ModelSpec | None] | None"]
                 yield from _field("Top-p (1 = off)", "top_p", s.top_p, "number")
                 yield from _field("Min-p (0 = off)", "min_p", s.min_p, "number")
                 yield from _field("Most tokens per answer", "max_tokens", s.max_tokens, "integer")
-                yield from _field("Seed (empty = fresh each time)", "seed", s.seed, "integer")
+                yield from _field("Seed", "seed", s.seed, "integer", "empty: a fresh one each time")
             if m is not None:
                 yield Label("Models (changes reload them)", classes="section")
                 with Grid(classes="fields"):
                     yield Label("Drafter")
-                    yield Select(self._drafter_choices(m), value=m.drafter or PLAIN, allow_blank=False, id="drafter")
+                    yield Select(self._drafter_choices(m), value=self._drafter_value(m), allow_blank=False,
+                                 id="drafter", compact=True)
                     yield from _field("Most drafts per round", "draft_max", m.draft_max, "integer")
-                    yield from _field("Fixed drafts (empty = cost-aware)", "draft_fixed", m.draft_fixed, "integer")
+                    yield from _field("Fixed drafts per round", "draft_fixed", m.draft_fixed, "integer",
+                                      "empty: the scheduler chooses")
                     yield from _field("Context (tokens)", "ctx_size", m.ctx_size, "integer")
-                    yield from _field("Threads (empty = all cores)", "threads", m.threads, "integer")
+                    yield from _field("CPU threads", "threads", m.threads, "integer", "empty: every core")
                     yield from _field("GPU layers (-1 = all)", "n_gpu_layers", m.n_gpu_layers, "integer")
             with Horizontal(classes="buttons"):
                 yield Button("Save", variant="primary", id="save")
                 yield Button("Cancel", id="cancel")
 
     @staticmethod
-    def _drafter_choices(m: ModelSpec) -> list[tuple[str, str]]:
+    def _drafter_value(m: ModelSpec) -> str:
+        return PLAIN if m.drafter in (None, "", PLAIN, "plain") else m.drafter
+
+    def _drafter_choices(self, m: ModelSpec) -> list[tuple[str, str]]:
         choices = [("plain decoding (no drafter)", PLAIN), ("n-gram (prompt lookup)", NGRAM)]
-        if m.drafter and m.drafter not in (PLAIN, NGRAM, "plain", ""):
+        if self._drafter_value(m) not in (PLAIN, NGRAM):
             choices.append((m.drafter_label, m.drafter))
         return choices
 
@@ -112,6 +117,6 @@ class SettingsScreen(ModalScreen["tuple[ChatSettings, ModelSpec | None] | None"]
         self.dismiss(None)
 
 
-def _field(label: str, name: str, value, kind: str) -> ComposeResult:
+def _field(label: str, name: str, value, kind: str, placeholder: str = "") -> ComposeResult:
     yield Label(label)
-    yield Input("" if value is None else str(value), id=name, type=kind, compact=True)
+    yield Input("" if value is None else str(value), id=name, type=kind, compact=True, placeholder=placeholder)

@@ -37,8 +37,8 @@ class ConversationView(VerticalScroll):
             widgets.insert(0, self._earlier_button())
         if widgets:
             await self.mount_all(widgets)
-        self.scroll_end(animate=False)
         self.anchor()
+        self.call_after_refresh(self.scroll_end, animate=False)  # once the new messages have their heights
 
     def _earlier_button(self) -> Button:
         return Button(f"{len(self._hidden)} earlier messages · show them", id="earlier", compact=True)

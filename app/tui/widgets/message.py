@@ -70,6 +70,7 @@ class MessageView(Vertical, can_focus=True):
         self.set_reactive(MessageView.colour_drafts, colour_drafts)
         if stats:
             self.set_reactive(MessageView.summary, answer_summary(LiveStats.from_dict(stats)))
+        self._set_classes()  # watchers only run for changes after mounting
 
     @property
     def content(self) -> str:
@@ -86,12 +87,8 @@ class MessageView(Vertical, can_focus=True):
             label += f" · {self.model}"
         yield Static(label, classes="role")
         yield Markdown(self._content, classes="body")
-        yield Static(classes="drafts")
-        yield Static(classes="footer")
-
-    def on_mount(self) -> None:
-        self._show_footer()
-        self._show_mode()
+        yield Static(self._drafts_text(styled=False) if self._plain else "", classes="drafts")
+        yield Static(self._footer_text(), classes="footer")
 
     # -- streaming ------------------------------------------------------------------------------------------
     async def append(self, text: str, spans: Sequence[tuple[int, int]] = ()) -> None:
@@ -123,37 +120,49 @@ class MessageView(Vertical, can_focus=True):
             self._show_drafts()
 
     # -- reactive display -----------------------------------------------------------------------------------
-    def watch_status(self) -> None:
+    @property
+    def _plain(self) -> bool:
+        return self.colour_drafts and self.role == "assistant"
+
+    def _footer_text(self) -> str:
+        return " · ".join(p for p in (STATUS_NOTES.get(self.status, ""), self.summary) if p)
+
+    def _set_classes(self) -> None:
         for name in history.STATUSES:
             self.set_class(self.status == name, f"-{name}")
+        self.set_class(bool(self._footer_text()), "-with-footer")
+        self.set_class(self._plain, "-plain")
+
+    def watch_status(self) -> None:
         self._show_footer()
 
     def watch_summary(self) -> None:
         self._show_footer()
 
     def watch_colour_drafts(self) -> None:
-        self._show_mode()
-
-    def _show_footer(self) -> None:
-        if not self.is_mounted:
-            return
-        note = STATUS_NOTES.get(self.status, "")
-        text = " · ".join(p for p in (note, self.summary) if p)
-        self.query_one(".footer", Static).update(text)
-        self.set_class(bool(text), "-with-footer")
-
-    def _show_mode(self) -> None:
-        plain = self.colour_drafts and self.role == "assistant"
-        self.set_class(plain, "-plain")
-        if plain and self.is_mounted:
+        self._set_classes()
+        if self._plain and self.is_mounted:
             self._show_drafts()
 
-    def _show_drafts(self) -> None:
+    def _show_footer(self) -> None:
+        self._set_classes()
+        if self.is_mounted:
+            self.query_one(".footer", Static).update(self._footer_text())
+
+    def _drafts_text(self, styled: bool = True) -> Text:
         text = Text(self._content)
-        style = self.get_component_rich_style("message--draft")
-        for start, end in self._spans:
-            text.stylize(style, start, end)
-        self.query_one(".drafts", Static).update(text)
+        if styled:  # the draft colour comes from the stylesheet: known once mounted
+            style = self.get_component_rich_style("message--draft")
+            for start, end in self._spans:
+                text.stylize(style, start, end)
+        return text
+
+    def _show_drafts(self) -> None:
+        self.query_one(".drafts", Static).update(self._drafts_text())
+
+    def on_mount(self) -> None:
+        if self._plain:
+            self._show_drafts()  # now with the draft colour
 
     # -- copying --------------------------------------------------------------------------------------------
     def action_copy(self) -> None:
