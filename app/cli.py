@@ -65,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser, names = build_parser()
     if "chat" in names and not any(a in names for a in argv) and not {"-h", "--help", "--version"} & set(argv):
-        argv = ["chat", *argv]  # no command: open the chat
+        top = [a for a in argv if a == "--verbose"]  # top-level flags stay before the command
+        argv = [*top, "chat", *(a for a in argv if a != "--verbose")]  # no command: open the chat
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):
         parser.print_help()

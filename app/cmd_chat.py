@@ -14,9 +14,13 @@ from .chat_settings import ChatSettings, ModelSpec
 from .options import add_model_options, add_sampling_options
 from .pairs import resolve_models
 
+DESCRIPTION = ("Open the terminal chat (also what `dspark-chat` with no command does). Models come from the flags, "
+               "then the configuration file, then the embedded default. Chats are kept in the data folder "
+               "(DSPARK_CHAT_HOME moves it); the most recent one opens unless --new or --conversation says otherwise.")
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("chat", help="open the chat (the default command)", description=__doc__)
+    p = sub.add_parser("chat", help="open the chat (the default command)", description=DESCRIPTION)
     which = p.add_mutually_exclusive_group()
     which.add_argument("--new", action="store_true", help="start with a new chat (default: the most recent one)")
     which.add_argument("--conversation", type=int, metavar="ID", help="open the chat with this id")

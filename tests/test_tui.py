@@ -359,6 +359,53 @@ async def test_context_full_is_a_notice_and_the_turn_is_kept(tmp_path, smollm_q4
         assert app.is_running
 
 
+async def test_disk_full_keeps_the_message_in_the_prompt_and_the_app_running(tmp_path, smollm_q4):
+    app = make_app(tmp_path / "h.db", spec_of(smollm_q4, ctx_size=4096), ChatSettings(temperature=0.0, max_tokens=6))
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        conn = app.store._conn
+        # SQLite's page limit gives the very SQLITE_FULL error a full disk does
+        conn.execute(f"PRAGMA max_page_count = {conn.execute('PRAGMA page_count').fetchone()[0]}")
+        text = "A long message. " * 500  # bigger than the free room in the file's last page
+        await pilot.click("#prompt")
+        app.chat.prompt.text = text
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        assert any("disk full" in n for n in notices(app))
+        assert app.chat.prompt.text == text and views(app) == []  # nothing sent, nothing lost
+        conn.execute("PRAGMA max_page_count = 1073741823")  # space again
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: len(views(app)) == 2, 10, "the message")
+        await answered(pilot)
+        assert views(app)[0].content == text and views(app)[1].status == history.DONE
+
+
+async def test_model_picker_switches_the_drafter_and_shows_loading(tmp_path, smollm_q4):
+    app = make_app(tmp_path / "h.db", spec_of(smollm_q4))
+    async with app.run_test(size=SIZE) as pilot:
+        notes = []
+        await wait_for(pilot, lambda: notes.append(app.chat.stats_bar.note) or app.model_state == "ready",
+                       READY_TIMEOUT_S, "the model")
+        assert any(n.startswith("loading SmolLM2-135M-Instruct.Q4_1.gguf") for n in notes)
+        assert "ready" in app.chat.stats_bar.note
+        await pilot.press("ctrl+t")
+        screen = app.screen
+        assert type(screen).__name__ == "ModelPickerScreen"
+        targets = screen.query_one("#targets")
+        await wait_for(pilot, lambda: targets.option_count > 0, 30, "the model list")
+        assert any(c.path == Path(smollm_q4) for c in screen.models)
+        assert screen.models[targets.highlighted].path == Path(smollm_q4)  # the current target is highlighted
+        await pilot.press("enter")  # keep the target, go to the drafters
+        drafters = screen.query_one("#drafters")
+        assert app.focused is drafters
+        assert drafters.get_option_at_index(0).id == "none" and drafters.get_option_at_index(1).id == "ngram"
+        drafters.highlighted = 0
+        await pilot.press("enter")
+        await pilot.pause(0.1)
+        await ready(pilot)
+        assert app.engine.spec.drafter is None and app.engine.pair.mode == "plain"
+
+
 # --- the rest of the app ---------------------------------------------------------------------------------------
 async def test_help_palette_and_theme(tmp_path):
     db = tmp_path / "h.db"
