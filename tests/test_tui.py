@@ -105,6 +105,7 @@ async def test_send_streams_markdown_and_live_stats_then_saves(tmp_path, smollm_
         bar = app.chat.query_one(StatsBar).plain_text
         assert "tok/s" in bar and "TTFT" in bar and "plain" in bar  # the estimated speed-up against plain
         assert "tokens" in str(final.query_one(".footer").render())
+        assert len(app.chat.query_one("#rate-spark").data) >= 2  # one tokens/s point per batch drawn
     with HistoryStore(tmp_path / "h.db") as store:
         conv = store.get(store.latest_id())
         assert [m.role for m in conv.messages] == ["user", "assistant"]
@@ -206,6 +207,63 @@ async def test_long_chats_keep_the_screen_short_and_show_earlier_messages_on_req
         await pilot.pause(0.2)
         assert [v.content for v in views(app)][:2] == ["question 0", "answer 0"]
         assert len(views(app)) == 2 * SHOWN_MESSAGES
+
+
+async def test_prompt_keys_new_line_recall_and_cancel(tmp_path):
+    db = tmp_path / "h.db"
+    with HistoryStore(db) as store:
+        conv = store.new_conversation()
+        store.add_message(conv.id, "user", "first question")
+    app = make_app(db, None, which=conv.id)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.2)
+        prompt = app.chat.prompt
+        # Up in an empty prompt: edit the last message; Esc cancels editing and empties the prompt
+        await pilot.press("up")
+        assert prompt.text == "first question" and app.chat.editing is not None
+        await pilot.press("escape")
+        assert prompt.text == "" and app.chat.editing is None
+        # Ctrl+J and Shift+Enter start new lines; nothing is sent until Enter
+        await pilot.press("a", "ctrl+j", "b", "shift+enter", "c")
+        assert prompt.text == "a\nb\nc" and len(views(app)) == 1
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: len(views(app)) == 2, 10, "the message")
+        assert views(app)[-1].content == "a\nb\nc" and prompt.text == ""
+        assert any("no model is loaded" in n for n in notices(app))  # no model: the message is kept, said so
+
+
+async def test_chat_list_renames_and_deletes(tmp_path):
+    db = tmp_path / "h.db"
+    with HistoryStore(db) as store:
+        older = store.new_conversation()
+        store.add_message(older.id, "user", "older chat")
+        newer = store.new_conversation()
+        store.add_message(newer.id, "user", "newer chat")
+    app = make_app(db, None, which=newer.id)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.2)
+        await pilot.press("ctrl+o")
+        listing = app.screen.query_one("#chats")
+        assert listing.option_count == 2 and app.screen.selected_id() == newer.id  # the chat on screen
+        await pilot.press("r")
+        await pilot.pause(0.05)
+        app.screen.query_one("#answer").value = "Renamed"
+        await pilot.press("enter")
+        await pilot.pause(0.05)
+        assert "Renamed" in str(listing.get_option_at_index(0).prompt)
+        await pilot.press("d")
+        await pilot.press("n")  # keep it after all
+        await pilot.pause(0.05)
+        assert listing.option_count == 2
+        await pilot.press("d", "y")
+        await pilot.pause(0.05)
+        assert listing.option_count == 1
+        await pilot.press("escape")
+        await pilot.pause(0.1)
+        # the chat on screen was the deleted one: an empty new chat takes its place
+        assert app.chat.conversation_id is None and views(app) == []
+    with HistoryStore(db) as store:
+        assert [c.id for c in store.list_conversations()] == [older.id]
 
 
 # --- settings, regenerate, edit, export, copy ------------------------------------------------------------------

@@ -26,13 +26,13 @@ KEYS: list[tuple[str, str]] = [
 ]
 
 STATS: list[tuple[str, str]] = [
-    ("tok/s", "tokens per second of this answer (the sparkline: each fifteenth of a second)"),
+    ("tok/s", "tokens per second of this answer (the sparkline: the rate at each repaint, newest on the right)"),
     ("accept", "accepted drafts / drafts the target verified"),
     ("len", "drafts accepted per round that verified drafts"),
     ("draft/verify", "share of decoding time spent drafting / verifying"),
     ("TTFT", "time to the first token"),
     ("mode", "dspark (native drafter), model (drafter model), ngram (prompt lookup), plain"),
-    ("vs plain", "speed against plain decoding of the target on this machine, as the scheduler estimates it"),
+    ("× plain", "speed against plain decoding of the target on this machine, as the scheduler estimates it"),
 ]
 
 
