@@ -19,7 +19,7 @@ from dspark_chat.engine.stats import GenerationStats
 
 MIN_INTERVAL_S = 1 / 15  # at most 15 repaints a second: smooth to the eye
 MAX_INTERVAL_S = 0.5  # at least 2 a second, however dear a repaint is
-UI_CPU_BUDGET = 0.03  # the screen may use this share of one core while an answer streams
+UI_CPU_BUDGET = 0.02  # the screen may use this share of one core while an answer streams
 COST_EMA = 0.3  # weight of the newest batch in the running cost of drawing one
 SPARK_POINTS = 32  # tokens/s samples the sparkline keeps (one per batch: about two seconds)
 
