@@ -1,6 +1,6 @@
 """Regenerate docs/screenshot.svg: the chat answering a question on the embedded SmolLM2 model.
 
-    python docs/screenshot.py --target PATH/TO/SmolLM2-135M-Instruct.Q4_1.gguf [--out docs/screenshot.svg]
+    python docs/screenshot.py --target PATH/TO/SmolLM2-135M-Instruct.Q4_1.gguf [--prompt TEXT] [--out docs/screenshot.svg]
 
 It runs the real app headless (Textual's App.run_test) with the real engine, so the numbers in the stats bar
 are what this machine did.
@@ -21,7 +21,7 @@ QUESTION = "Write a Python function that checks whether a number is prime, with 
 SIZE = (110, 36)
 
 
-async def shoot(target: str, drafter: str, out: Path, threads: int | None) -> None:
+async def shoot(target: str, drafter: str, out: Path, threads: int | None, question: str = QUESTION) -> None:
     db = Path(tempfile.mkdtemp(prefix="dspark-shot-")) / "h.sqlite3"
     spec = ModelSpec(target, drafter, ctx_size=2048, threads=threads)
     app = ChatApp(HistoryStore(db), Launch(spec, ChatSettings(temperature=0.0, max_tokens=400), NEW))
@@ -30,7 +30,7 @@ async def shoot(target: str, drafter: str, out: Path, threads: int | None) -> No
             if app.model_state == "failed":
                 raise SystemExit("the model did not load")
             await asyncio.sleep(0.1)
-        app.chat.prompt.text = QUESTION
+        app.chat.prompt.text = question
         await pilot.press("enter")
         await asyncio.sleep(0.5)
         while app.chat.generating:
@@ -48,9 +48,10 @@ def main() -> None:
     p.add_argument("--target", required=True)
     p.add_argument("--drafter", default="ngram")
     p.add_argument("--threads", type=int)
+    p.add_argument("--prompt", default=QUESTION, help="what to ask (default: %(default)r)")
     p.add_argument("--out", type=Path, default=Path(__file__).with_name("screenshot.svg"))
     args = p.parse_args()
-    asyncio.run(shoot(args.target, args.drafter, args.out, args.threads))
+    asyncio.run(shoot(args.target, args.drafter, args.out, args.threads, args.prompt))
 
 
 if __name__ == "__main__":
