@@ -266,6 +266,33 @@ async def test_chat_list_renames_and_deletes(tmp_path):
         assert [c.id for c in store.list_conversations()] == [older.id]
 
 
+async def test_rename_and_delete_the_chat_on_screen_from_the_palette(tmp_path):
+    db = tmp_path / "h.db"
+    with HistoryStore(db) as store:
+        conv = store.new_conversation()
+        store.add_message(conv.id, "user", "a chat to rename")
+    app = make_app(db, None, which=conv.id)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.2)
+        await pilot.press("ctrl+p", *"Rename chat")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        app.screen.query_one("#answer").value = "Kept for later"
+        await pilot.press("enter")
+        await pilot.pause(0.1)
+        assert app.chat.sub_title == "Kept for later"
+        await pilot.press("ctrl+p", *"Delete chat")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        await pilot.press("y")
+        await pilot.pause(0.2)
+        assert app.chat.conversation_id is None and views(app) == []
+    with HistoryStore(db) as store:
+        assert store.list_conversations() == []
+
+
 # --- settings, regenerate, edit, export, copy ------------------------------------------------------------------
 async def test_settings_apply_to_the_chat_and_reload_models(tmp_path, smollm_q4):
     db = tmp_path / "h.db"

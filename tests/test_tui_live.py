@@ -126,3 +126,15 @@ def test_stored_stats_round_trip():
 def test_code_blocks_are_found_in_order():
     text = "Intro\n\n```python\nprint(1)\n```\n\nthen\n\n    indented()\n\n```\nplain\n```\n"
     assert code_blocks(text) == ["print(1)\n", "indented()\n", "plain\n"]
+
+
+def test_the_ui_docs_list_every_key_and_stats_label_of_the_help_screen():
+    from pathlib import Path
+
+    from dspark_chat.app.tui.screens.help import KEYS, STATS
+
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "ui.md").read_text()
+    for key, _ in KEYS:
+        assert f"| {key} |" in docs, f"docs/ui.md does not list {key}"
+    for label, _ in STATS:
+        assert label.split("/")[0].strip() in docs
