@@ -448,13 +448,13 @@ async def test_context_full_is_a_notice_and_the_turn_is_kept(tmp_path, smollm_q4
 
 
 async def test_disk_full_keeps_the_message_in_the_prompt_and_the_app_running(tmp_path, smollm_q4):
-    app = make_app(tmp_path / "h.db", spec_of(smollm_q4, ctx_size=4096), ChatSettings(temperature=0.0, max_tokens=6))
+    app = make_app(tmp_path / "h.db", spec_of(smollm_q4, ctx_size=2048), ChatSettings(temperature=0.0, max_tokens=6))
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         conn = app.store._conn
         # SQLite's page limit gives the very SQLITE_FULL error a full disk does
         conn.execute(f"PRAGMA max_page_count = {conn.execute('PRAGMA page_count').fetchone()[0]}")
-        text = "A long message. " * 500  # bigger than the free room in the file's last page
+        text = "A long message. " * 300  # bigger than a page of the file, so it needs a new one
         await pilot.click("#prompt")
         app.chat.prompt.text = text
         await pilot.press("enter")
