@@ -179,6 +179,21 @@ async def test_reload_finds_the_conversation_and_switches_chats(tmp_path, smollm
         assert app.chat.sub_title == "Name a colour."
 
 
+async def test_a_message_sent_while_the_model_loads_is_answered_once_it_is_ready(tmp_path, smollm_q4):
+    app = make_app(tmp_path / "h.db", spec_of(smollm_q4), ChatSettings(temperature=0.0, max_tokens=8))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.model_state == "loading", 10, "the load to start")
+        await app.chat.send("Say hello.")  # what Enter does, without Pilot's wait (the load keeps the CPU busy)
+        assert app.model_state == "loading" and [v.content for v in views(app)] == ["Say hello."]
+        assert app.chat.answer_when_ready
+        await wait_for(pilot, lambda: any("as soon as the model is loaded" in n for n in notices(app)), 5,
+                       "the notice")
+        await ready(pilot)
+        await wait_for(pilot, lambda: len(views(app)) == 2, 10, "the answer to start")
+        await answered(pilot)
+        assert views(app)[-1].status == history.DONE and views(app)[-1].content
+
+
 async def test_open_a_given_conversation(tmp_path, smollm_q4):
     db = tmp_path / "h.db"
     with HistoryStore(db) as store:
