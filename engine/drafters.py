@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from typing import Protocol, Sequence
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from .costs import CostCurve
 from .llama import Context
+from .ngram_index import NgramIndex
 from .sampling import Dist, SamplingParams, distribution
 
 
@@ -160,6 +160,7 @@ class NgramDrafter:
         self.min_n = min_n
         self.max_n = max_n
         self._seconds = 2e-5  # running cost: a lookup, no model
+        self._index = NgramIndex(min_n, max_n)
 
     def expected_cost(self, k: int) -> float:
         return self._seconds
@@ -169,21 +170,13 @@ class NgramDrafter:
 
     def draft(self, history, n_max, sampling, rng, gate) -> Draft:
         t0 = time.perf_counter()
-        h = np.asarray(history, dtype=np.int64)
+        self._index.sync(history)
+        cont, n, agree = self._index.lookup(n_max)
         found = Draft()
-        for n in range(self.max_n, self.min_n - 1, -1):
-            if len(h) <= n:
-                continue
-            windows = sliding_window_view(h[:-1], n)
-            hits = np.flatnonzero((windows == h[-n:]).all(axis=1))
-            if hits.size:
-                start = int(hits[-1]) + n
-                cont = h[start : start + n_max]
-                # longer matches, and earlier occurrences that agree on the next token, make a surer proposal
-                agree = int(np.count_nonzero(h[hits + n] == cont[0]))
-                first = 1.0 - 0.5 ** (n + agree - 1)
-                found = Draft(cont.tolist(), first * self.DECAY ** np.arange(len(cont)), None)
-                break
+        if cont:
+            # longer matches, and earlier occurrences that agree on the next token, make a surer proposal
+            first = 1.0 - 0.5 ** (n + agree - 1)
+            found = Draft(cont, first * self.DECAY ** np.arange(len(cont)), None)
         found.seconds = time.perf_counter() - t0
         self._seconds += 0.1 * (found.seconds - self._seconds)
         return found
