@@ -71,10 +71,13 @@ class Session:
         try:
             self.target.remove_from(keep)
             fresh = prompt[keep:-1]
-            if fresh:
-                self.target.decode(fresh, keep, "none")
+            # one target batch at a time: feature-reading drafters (DSpark) see each batch's hidden states
+            step = self.target.n_batch
+            for start in range(0, len(fresh), step):
+                chunk = fresh[start : start + step]
+                self.target.decode(chunk, keep + start, "none")
                 if self.drafter:
-                    self.drafter.observe_target(fresh, keep, len(fresh))
+                    self.drafter.observe_target(chunk, keep + start, len(chunk))
         except BaseException:
             self.reset()  # a half-evaluated prompt leaves positions we cannot trust
             raise
