@@ -155,6 +155,8 @@ def profile_injection(ctx: Context, width: int, points: Sequence[int] = INJECT_P
 class DSparkDrafter:
     """A dflash GGUF driving the Drafter protocol: one block decode per drafting round."""
 
+    drafts_blocks = True  # the scheduler sizes the block before drafting (Scheduler.plan)
+
     def __init__(self, target: Context, ctx: Context, spec: NativeSpec, block_cost: CostCurve,
                  inject_cost: CostCurve):
         self.target = target

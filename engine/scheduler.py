@@ -66,8 +66,12 @@ class Scheduler:
         self._regime_accepted = self._regime_expected = 0.0
 
     # -- before drafting ------------------------------------------------------------------------------------
-    def plan(self, k_limit: int) -> int:
-        """How many tokens to draft this round (0: plain step). Uses the running acceptance, not yet the draft."""
+    def plan(self, k_limit: int, block: bool = False) -> int:
+        """How many tokens to draft this round (0: plain step). Uses the running acceptance, not yet the draft.
+
+        block: the drafter pays for all its drafts up front in one decode (native DSpark), so the block size is
+        decided here, as the best expected rate; autoregressive drafters get an upper bound and stop early.
+        """
         k_limit = min(k_limit, self.config.max_draft)
         self.probing = False
         if k_limit <= 0:
@@ -80,8 +84,9 @@ class Scheduler:
         expected = 1.0 + np.cumsum(self.acceptance**ks)
         cost = np.array([self.draft_cost(int(k)) for k in ks]) + self.verify_cost.array()[ks + 1] + self.overhead
         plain = 1.0 / (self.verify_cost(1) + self.overhead)
-        if (expected / cost).max() > plain * (1.0 + MARGIN):
-            return k_limit
+        rates = expected / cost
+        if rates.max() > plain * (1.0 + MARGIN):
+            return int(ks[np.argmax(rates)]) if block else k_limit
         # even a drafter that is always right could not pay here: never spend a probe on it
         ceiling = (1.0 + ks) / cost
         if ceiling.max() > plain and self._probe_due():

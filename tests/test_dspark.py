@@ -7,6 +7,9 @@ llama.cpp of the installed llama-cpp-python.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import threading
 from collections import Counter
 from pathlib import Path
@@ -338,3 +341,43 @@ def test_missing_native_symbol_is_one_clear_line():
     finally:
         del dflash_bindings._SIGNATURES["no_such_call"]
     dflash_bindings.require_native_api()  # the real build has every call
+
+
+# -- the command line ---------------------------------------------------------------------------------------------
+
+
+def cli(*args, stdin: str | None = None) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "dspark_chat.app.cli", *map(str, args)]
+    return subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=600)
+
+
+def test_ask_and_bench_run_in_dspark_mode(synth_target, synth_drafters, tmp_path):
+    common = ["--target", synth_target, "--max-tokens", 24, "--temperature", 0, "--json"]
+    spec = cli("ask", "--raw", "Once upon a time", "--drafter", synth_drafters["dspark"], "--draft-fixed", 4, *common)
+    assert spec.returncode == 0, spec.stderr
+    plain = cli("ask", "--raw", "Once upon a time", "--drafter", "none", *common)
+    assert plain.returncode == 0, plain.stderr
+    spec_out, plain_out = json.loads(spec.stdout), json.loads(plain.stdout)
+    assert spec_out["stats"]["mode"] == "dspark" and spec_out["stats"]["verified"] > 0
+    assert spec_out["tokens"] == plain_out["tokens"]
+
+    chat = cli("ask", "Name three colours.", "--drafter", synth_drafters["dflash"], *common)
+    assert chat.returncode == 0, chat.stderr
+    assert json.loads(chat.stdout)["stats"]["mode"] == "dflash"
+
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text('{"id": "a", "prompt": "The capital of France is"}\n'
+                       '{"id": "b", "messages": [{"role": "user", "content": "Count to five."}]}\n')
+    bench = cli("bench", "--target", synth_target, "--drafter", synth_drafters["dspark"], "--prompts", prompts,
+                "--max-tokens", 24, "--json")
+    assert bench.returncode == 0, bench.stderr
+    summary = json.loads(bench.stdout)["summary"]
+    assert summary["identical"] == summary["total"] == 2
+
+
+def test_cli_refuses_an_unfit_drafter_in_one_line(synth_drafters, smollm_q4):
+    r = cli("ask", "hi", "--target", smollm_q4, "--drafter", synth_drafters["dspark"], "--max-tokens", 4)
+    assert r.returncode != 0
+    assert "Traceback" not in r.stderr
+    last = r.stderr.strip().splitlines()[-1]  # progress lines come first
+    assert "features per token" in last and "made for another target" in last

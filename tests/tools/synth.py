@@ -246,9 +246,11 @@ class Filler:
         self.rng = np.random.default_rng(seed)
         self._pool = self.rng.standard_normal(POOL_SIZE, dtype=np.float32)
 
-    def normal(self, shape: Sequence[int], std: float) -> np.ndarray:
+    def normal(self, shape: Sequence[int], std: float, exact: bool = False) -> np.ndarray:
+        """exact: every value freshly drawn. Pooled tensors repeat with a period of POOL_SIZE values, so rows
+        that must differ from each other (embeddings that encode token identity) are always drawn exactly."""
         n = int(np.prod(shape))
-        if n <= POOL_SIZE // 4:
+        if exact or n <= POOL_SIZE // 4:
             out = self.rng.standard_normal(n, dtype=np.float32)
         else:
             start = int(self.rng.integers(0, POOL_SIZE))
@@ -258,7 +260,7 @@ class Filler:
 
     def unit_rows(self, n_rows: int, width: int) -> np.ndarray:
         """Rows of RMS 1 (so a row's dot with itself is `width`): what an RMS-normed residual stream looks like."""
-        rows = self.normal((n_rows, width), 1.0)
+        rows = self.normal((n_rows, width), 1.0, exact=True)
         rows /= np.sqrt(np.mean(rows * rows, axis=1, keepdims=True)) + 1e-12
         return rows
 
