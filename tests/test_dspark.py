@@ -24,7 +24,8 @@ from dspark_chat.engine.errors import DSparkError, IncompatibleDrafterError
 from dspark_chat.engine.events import Done, Step
 from dspark_chat.engine.pair import Pair, PairOptions
 from dspark_chat.engine.sampling import SamplingParams
-from dspark_chat.engine.scheduler import ScheduleConfig
+from dspark_chat.engine.costs import CostCurve
+from dspark_chat.engine.scheduler import BLOCK_HEADROOM, ScheduleConfig, Scheduler
 from dspark_chat.engine.session import GenerateParams
 from dspark_chat.engine.stats import GenerationStats
 
@@ -202,6 +203,23 @@ def test_a_block_is_drafted_in_one_decode(smollm_f16, smollm_dspark, smollm_q4, 
         before = pair.drafter.ctx.n_decodes
         done, _ = finish(pair.session().generate(smollm_chat[0], params))
         assert pair.drafter.ctx.n_decodes - before >= done.stats.drafted * (n_draft - 1) / n_draft
+
+
+def test_block_size_follows_what_gets_verified():
+    """A block is paid for whole: once rounds verify ~3 drafts, the planned block shrinks towards that (plus
+    headroom), and it grows back when whole blocks are verified. GPU-like costs: a block of 16 costs ~1 token."""
+    verify = CostCurve({1: 0.010, 4: 0.011, 17: 0.014, 33: 0.020})
+    sched = Scheduler(verify, lambda k: 0.002 + 0.0001 * k, ScheduleConfig(max_draft=16))
+    sched.acceptance = 0.95  # verified drafts are mostly accepted: the rate argmax alone says "draft 16"
+    assert sched.plan(16, block=True) == 16
+    sure, unsure = [0.99] * 3, [0.01] * 13
+    verified = [sched.choose(np.array(sure + unsure), 0.002) for _ in range(20)]
+    assert max(verified) <= 5
+    assert sched.plan(16, block=True) <= max(verified) + 1 + BLOCK_HEADROOM
+    for _ in range(40):
+        grown = sched.choose(np.array([0.99] * sched.plan(16, block=True)), 0.002)
+    assert grown >= 10 and grown <= sched.plan(16, block=True) <= grown + 1 + BLOCK_HEADROOM
+    assert sched.plan(16, block=False) == 16  # autoregressive drafters stop by themselves
 
 
 # -- sampling -----------------------------------------------------------------------------------------------------
