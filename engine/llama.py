@@ -99,6 +99,14 @@ class Model:
             if ll.llama_vocab_is_eog(self._vocab, t):
                 self._eog[t] = True
 
+    @property
+    def ptr(self):
+        return self._ptr
+
+    @property
+    def vocab_ptr(self):
+        return self._vocab
+
     # -- metadata -------------------------------------------------------------------------------------------
     def meta(self, key: str) -> str | None:
         buf = ctypes.create_string_buffer(1 << 16)
@@ -189,7 +197,9 @@ class Context:
         n_batch: int = 512,
         threads: int | None = None,
         embeddings: bool = False,
+        other: "Context | None" = None,
     ):
+        """other: a context whose model lends its tensors (native drafters without their own embeddings)."""
         self.model = model
         threads = threads or default_threads()
         params = ll.llama_context_default_params()
@@ -202,6 +212,8 @@ class Context:
         params.swa_full = True  # rollback and prefix reuse need the whole window kept
         params.embeddings = embeddings
         params.no_perf = True
+        if other is not None:
+            params.ctx_other = other.ptr
         self._ptr = ll.llama_init_from_model(model._ptr, params)
         if not self._ptr:
             raise ModelLoadError(f"could not create a context of {n_ctx} tokens for {model.path.name} (out of memory?)")
@@ -217,6 +229,8 @@ class Context:
         self._tok = np.ctypeslib.as_array(b.token, shape=(n_batch,))
         self._pos = np.ctypeslib.as_array(b.pos, shape=(n_batch,))
         self._out = np.ctypeslib.as_array(ctypes.cast(b.logits, ctypes.POINTER(ctypes.c_int8)), shape=(n_batch,))
+        self._embd_batch = None  # allocated on first decode_embeddings (native drafters only)
+        self._embd_rows: np.ndarray | None = None
         self.n_decodes = 0  # counted for tests and the stats: decodes are what a round costs
         self.owner: object | None = None  # the session whose tokens the KV cache holds
 
@@ -271,6 +285,44 @@ class Context:
         ptr = ll.llama_get_logits(self._ptr)
         return np.ctypeslib.as_array(ptr, shape=(n_out, self.model.n_vocab))
 
+    def decode_embeddings(self, rows: np.ndarray, pos0: int) -> None:
+        """Evaluate one embedding row per position pos0.. (no outputs): how native drafters take target features.
+
+        A dflash model writes the features into its KV cache; llama.cpp takes rows of the model's encoder width.
+        """
+        n, width = rows.shape
+        if pos0 + n > self.n_ctx:
+            raise ContextOverflowError(
+                f"context full: {pos0 + n} positions needed, the context holds {self.n_ctx} (raise --ctx-size)"
+            )
+        if self._embd_batch is None or self._embd_rows.shape[1] != width:
+            self._free_embd_batch()
+            self._embd_batch = ll.llama_batch_init(self.n_batch, width, 1)
+            b = self._embd_batch
+            for i in range(self.n_batch):
+                b.n_seq_id[i] = 1
+                b.seq_id[i][0] = 0
+                b.logits[i] = 0
+            self._embd_rows = np.ctypeslib.as_array(b.embd, shape=(self.n_batch, width))
+            self._embd_pos = np.ctypeslib.as_array(b.pos, shape=(self.n_batch,))
+        b = self._embd_batch
+        for start in range(0, n, self.n_batch):
+            m = min(self.n_batch, n - start)
+            self._embd_rows[:m] = rows[start : start + m]
+            self._embd_pos[:m] = np.arange(pos0 + start, pos0 + start + m, dtype=np.int32)
+            b.n_tokens = m
+            rc = ll.llama_decode(self._ptr, b)
+            self.n_decodes += 1
+            if rc == 1:
+                raise ContextOverflowError(f"context full: no KV slot for {m} positions at {pos0 + start}")
+            if rc != 0:
+                raise DecodeError(f"llama_decode of {m} embeddings at position {pos0 + start} failed with code {rc}")
+
+    def _free_embd_batch(self) -> None:
+        if self._embd_batch is not None:
+            ll.llama_batch_free(self._embd_batch)
+            self._embd_batch = None
+
     def remove_from(self, pos: int) -> None:
         """Forget every KV entry at position >= pos (rollback of rejected drafts, prefix reuse)."""
         if not ll.llama_memory_seq_rm(self._mem, 0, pos, -1):
@@ -282,6 +334,7 @@ class Context:
     def close(self) -> None:
         if getattr(self, "_ptr", None):
             ll.llama_batch_free(self._batch)
+            self._free_embd_batch()
             ll.llama_free(self._ptr)
             self._ptr = None
 

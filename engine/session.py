@@ -41,6 +41,7 @@ class Session:
         self.tokens: list[int] = []  # committed tokens; the KV cache holds tokens[:-1]
         self._eog = target.model.eog_mask
         self.mode = drafter.kind if drafter else "plain"
+        self._block_drafter = bool(getattr(drafter, "drafts_blocks", False))  # native DSpark: one decode a block
 
     @property
     def kv_len(self) -> int:
@@ -71,10 +72,13 @@ class Session:
         try:
             self.target.remove_from(keep)
             fresh = prompt[keep:-1]
-            if fresh:
-                self.target.decode(fresh, keep, "none")
+            # one target batch at a time: feature-reading drafters (DSpark) see each batch's hidden states
+            step = self.target.n_batch
+            for start in range(0, len(fresh), step):
+                chunk = fresh[start : start + step]
+                self.target.decode(chunk, keep + start, "none")
                 if self.drafter:
-                    self.drafter.observe_target(fresh, keep, len(fresh))
+                    self.drafter.observe_target(chunk, keep + start, len(chunk))
         except BaseException:
             self.reset()  # a half-evaluated prompt leaves positions we cannot trust
             raise
@@ -111,7 +115,7 @@ class Session:
             k_limit = min(params.max_tokens - len(out) - 1, room - 1)
             draft = _EMPTY
             k = 0
-            n_plan = sched.plan(k_limit) if self.drafter is not None else 0
+            n_plan = sched.plan(k_limit, self._block_drafter) if self.drafter is not None else 0
             if n_plan > 0:
                 draft = self.drafter.draft(self.tokens, n_plan, sampling, rng, sched)
                 k = sched.choose(draft.confidences, draft.seconds, draft.dists is not None) if len(draft) else 0

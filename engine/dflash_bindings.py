@@ -1,0 +1,169 @@
+"""ctypes bindings for the native DSpark/DFlash calls of libllama that llama-cpp-python does not bind.
+
+Native drafters (GGUF arch `dflash`) need a handful of calls that llama.cpp only declares in its staging header
+`src/llama-ext.h`. They are exported from libllama with C++-mangled names, which differ per ABI, so each call
+lists its candidate names (plain C, Itanium as on Linux/macOS, MSVC as on Windows) and is resolved lazily on
+first use. A build without them fails with one clear line instead of a crash. This is the only module that calls
+the extension API; `llama.py` remains the only one calling llama_cpp's public API.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .errors import DSparkError
+
+_c_ctx = ctypes.c_void_p  # llama_context *
+_c_model = ctypes.c_void_p  # const llama_model *
+_c_vocab = ctypes.c_void_p  # const llama_vocab *
+_c_float_p = ctypes.POINTER(ctypes.c_float)
+
+
+@dataclass(frozen=True)
+class _Signature:
+    names: tuple[str, ...]  # plain, Itanium-mangled, MSVC-mangled
+    argtypes: tuple[Any, ...]
+    restype: Any
+
+
+_SIGNATURES: dict[str, _Signature] = {
+    # void llama_set_embeddings_layer_inp(llama_context *, uint32_t lid, bool value)
+    "set_embeddings_layer_inp": _Signature(
+        ("llama_set_embeddings_layer_inp",
+         "_Z30llama_set_embeddings_layer_inpP13llama_contextjb",
+         "?llama_set_embeddings_layer_inp@@YAXPEAUllama_context@@I_N@Z"),
+        (_c_ctx, ctypes.c_uint32, ctypes.c_bool), None),
+    # float * llama_get_embeddings_layer_inp(llama_context *, uint32_t lid)
+    "get_embeddings_layer_inp": _Signature(
+        ("llama_get_embeddings_layer_inp",
+         "_Z30llama_get_embeddings_layer_inpP13llama_contextj",
+         "?llama_get_embeddings_layer_inp@@YAPEAMPEAUllama_context@@I@Z"),
+        (_c_ctx, ctypes.c_uint32), _c_float_p),
+    # void llama_set_embeddings_nextn(llama_context *, bool value, bool masked)
+    "set_embeddings_nextn": _Signature(
+        ("llama_set_embeddings_nextn",
+         "_Z26llama_set_embeddings_nextnP13llama_contextbb",
+         "?llama_set_embeddings_nextn@@YAXPEAUllama_context@@_N1@Z"),
+        (_c_ctx, ctypes.c_bool, ctypes.c_bool), None),
+    # float * llama_get_embeddings_nextn(llama_context *)
+    "get_embeddings_nextn": _Signature(
+        ("llama_get_embeddings_nextn",
+         "_Z26llama_get_embeddings_nextnP13llama_context",
+         "?llama_get_embeddings_nextn@@YAPEAMPEAUllama_context@@@Z"),
+        (_c_ctx,), _c_float_p),
+    # const int32_t * llama_model_target_layer_ids(const llama_model *)
+    "model_target_layer_ids": _Signature(
+        ("llama_model_target_layer_ids",
+         "_Z28llama_model_target_layer_idsPK11llama_model",
+         "?llama_model_target_layer_ids@@YAPEBHPEBUllama_model@@@Z"),
+        (_c_model,), ctypes.POINTER(ctypes.c_int32)),
+    # uint32_t llama_model_target_layer_ids_n(const llama_model *)
+    "model_target_layer_ids_n": _Signature(
+        ("llama_model_target_layer_ids_n",
+         "_Z30llama_model_target_layer_ids_nPK11llama_model",
+         "?llama_model_target_layer_ids_n@@YAIPEBUllama_model@@@Z"),
+        (_c_model,), ctypes.c_uint32),
+    # int32_t llama_model_dflash_selector_top_k(const llama_model *)
+    "model_dflash_selector_top_k": _Signature(
+        ("llama_model_dflash_selector_top_k",
+         "_Z33llama_model_dflash_selector_top_kPK11llama_model",
+         "?llama_model_dflash_selector_top_k@@YAHPEBUllama_model@@@Z"),
+        (_c_model,), ctypes.c_int32),
+    # Plain C calls of llama.h that llama-cpp-python 0.3.36 leaves unbound.
+    "vocab_mask": _Signature(("llama_vocab_mask",), (_c_vocab,), ctypes.c_int32),
+    "set_causal_attn": _Signature(("llama_set_causal_attn",), (_c_ctx, ctypes.c_bool), None),
+}
+
+_resolved: dict[str, Any] = {}
+
+
+def _library() -> ctypes.CDLL:
+    from llama_cpp import llama_cpp as _ll  # the already-loaded libllama of the installed package
+
+    return _ll._lib
+
+
+def _fn(key: str):
+    fn = _resolved.get(key)
+    if fn is not None:
+        return fn
+    sig = _SIGNATURES[key]
+    lib = _library()
+    for name in sig.names:
+        try:
+            fn = getattr(lib, name)
+        except AttributeError:
+            continue
+        fn.argtypes = list(sig.argtypes)
+        fn.restype = sig.restype
+        _resolved[key] = fn
+        return fn
+    raise DSparkError(
+        f"this llama-cpp-python build lacks the native DSpark API ({sig.names[0]} is not exported); "
+        "native dflash/DSpark drafters need llama-cpp-python >= 0.3.36 built from its vendored llama.cpp"
+    )
+
+
+def require_native_api() -> None:
+    """Resolve every call now, so a build without them fails at load time with one line, not mid-generation."""
+    for key in _SIGNATURES:
+        _fn(key)
+
+
+# -- the calls, typed for the engine ---------------------------------------------------------------------------
+
+
+def target_layer_ids(model_ptr) -> list[int]:
+    """Layers of the target whose inputs this dflash drafter reads (empty for other models)."""
+    n = int(_fn("model_target_layer_ids_n")(model_ptr))
+    if n == 0:
+        return []
+    ids = _fn("model_target_layer_ids")(model_ptr)
+    return [int(ids[i]) for i in range(n)]
+
+
+def selector_top_k(model_ptr) -> int:
+    """> 0 for DFlash2 drafters (a selector lattice instead of logits), which we do not drive."""
+    return int(_fn("model_dflash_selector_top_k")(model_ptr))
+
+
+def mask_token(vocab_ptr) -> int:
+    """The vocabulary's mask token (-1 when it has none)."""
+    return int(_fn("vocab_mask")(vocab_ptr))
+
+
+def set_layer_input_output(ctx_ptr, layer: int, on: bool) -> None:
+    """Make every decode of ctx keep the input of `layer` (the residual stream entering it) for each token."""
+    _fn("set_embeddings_layer_inp")(ctx_ptr, layer, on)
+
+
+def layer_inputs(ctx_ptr, layer: int, n_rows: int, width: int) -> np.ndarray:
+    """The inputs of `layer` for the first n_rows tokens of the last decode, as a (n_rows, width) view.
+
+    Only valid until the next decode of ctx, and only after one decode with the output turned on.
+    """
+    ptr = _fn("get_embeddings_layer_inp")(ctx_ptr, layer)
+    if not ptr:
+        raise DSparkError(f"llama.cpp kept no input for target layer {layer}")
+    return np.ctypeslib.as_array(ptr, shape=(n_rows, width))
+
+
+def set_nextn_output(ctx_ptr, on: bool, masked: bool = True) -> None:
+    """Keep the drafter's extra per-token output (DSpark: the confidence head) for tokens that output logits."""
+    _fn("set_embeddings_nextn")(ctx_ptr, on, masked)
+
+
+def nextn_output(ctx_ptr, n_rows: int, width: int) -> np.ndarray:
+    """The extra output of the last decode, (n_rows, width): DSpark broadcasts each confidence over a row."""
+    ptr = _fn("get_embeddings_nextn")(ctx_ptr)
+    if not ptr:
+        raise DSparkError("the drafter produced no confidence output")
+    return np.ctypeslib.as_array(ptr, shape=(n_rows, width))
+
+
+def set_causal_attention(ctx_ptr, causal: bool) -> None:
+    _fn("set_causal_attn")(ctx_ptr, causal)

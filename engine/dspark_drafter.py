@@ -1,0 +1,301 @@
+"""Native DSpark and DFlash drafters (GGUF arch `dflash`): a whole block of drafts from ONE drafter decode.
+
+Such a drafter is not a small language model run token by token. It reads hidden features of the target (the
+inputs of a few chosen target layers), which it keeps in its own KV cache at the target's positions, and decodes
+`[last committed token, mask, mask, ...]` in one non-causal pass; every block position comes out at once. A DSpark
+drafter adds a Markov head (each position sees the previous position's draft, so the block is semi-autoregressive)
+and a confidence head (a per-position acceptance score), see the vendored llama.cpp's `src/models/dflash.cpp`.
+
+The protocol per round (the session drives it through the Drafter interface of `drafters.py`):
+  * observe_target: the target just decoded some tokens; copy the features of the kept ones (their rows of the
+    target layers' inputs) into a pending buffer. Rolled-back positions are dropped here too.
+  * draft: inject the pending features into the drafter's KV cache (one embeddings decode), then decode the block
+    (one token decode), read the argmax block and the confidences, and remove the block from the KV cache again.
+Injection is deferred to the next draft, so rounds where the scheduler decodes plainly cost no drafter work.
+Drafts are argmax (deterministic), so `Draft.dists` is None even in sampling mode: verification treats them as
+point masses, which keeps sampling exact whatever the scheduler cuts.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Sequence
+
+import numpy as np
+
+from . import dflash_bindings as native
+from .costs import CostCurve
+from .drafters import Draft
+from .errors import IncompatibleDrafterError
+from .llama import Context, Model
+
+if TYPE_CHECKING:
+    from .pair import Pair
+
+# Target architectures whose graph (in the vendored llama.cpp of llama-cpp-python 0.3.36) records each layer's
+# input, which is what the drafter reads. Asking any other graph for layer inputs aborts the process inside
+# llama.cpp, so we refuse those targets up front (gemma3, for instance, does not record them).
+LAYER_INPUT_ARCHS = frozenset({
+    "llama", "qwen3", "qwen3moe", "qwen35", "qwen35moe", "qwen3next", "qwen4exp", "gpt-oss", "gemma4", "lfm2",
+    "deepseek4", "mimo2", "minimax-01", "minimax-m2", "nemotron_h", "bailingmoe3", "hunyuan_vl", "nanbeige",
+    "muse-glimmer",
+})
+DEFAULT_BLOCK_SIZE = 16  # llama.cpp's default when a drafter does not say
+INJECT_PROFILE_POINTS = (1, 2, 4, 8, 16, 33)
+
+
+@dataclass(frozen=True)
+class NativeSpec:
+    """What a dflash GGUF says about how to drive it."""
+
+    layer_ids: tuple[int, ...]
+    block_size: int
+    mask_id: int
+    has_markov: bool  # DSpark
+    has_confidence: bool
+    anchor_first: bool  # slot 0 (the last committed token) predicts the first draft: a block of n gives n drafts
+    causal: bool
+
+    @property
+    def kind(self) -> str:
+        return "dspark" if self.has_markov else "dflash"
+
+    @property
+    def max_drafts(self) -> int:
+        return self.block_size if self.anchor_first else self.block_size - 1
+
+
+def _flag(model: Model, key: str, default: bool) -> bool:
+    raw = model.meta(key)
+    return default if raw is None else raw.strip().lower() == "true"
+
+
+def _tensor_names(path: Path) -> set[str]:
+    from gguf import GGUFReader
+
+    return {t.name for t in GGUFReader(str(path)).tensors}
+
+
+def read_spec(drafter: Model) -> NativeSpec:
+    tensors = _tensor_names(drafter.path)
+    has_markov = "markov_w1.weight" in tensors
+    raw_block = drafter.meta("dflash.block_size")
+    block = int(raw_block) if raw_block and raw_block.strip().isdigit() else DEFAULT_BLOCK_SIZE
+    return NativeSpec(
+        layer_ids=tuple(native.target_layer_ids(drafter.ptr)),
+        block_size=block,
+        mask_id=native.mask_token(drafter.vocab_ptr),
+        has_markov=has_markov,
+        has_confidence=has_markov and "conf_proj.weight" in tensors
+        and _flag(drafter, "dflash.has_confidence_head", True),
+        anchor_first=has_markov and _flag(drafter, "dflash.sample_from_anchor", True),
+        causal=_flag(drafter, "dflash.attention.causal", False),
+    )
+
+
+def check_compatible(target: Model, drafter: Model, spec: NativeSpec, owns_embeddings: bool) -> None:
+    """One-line refusals for every way a dflash drafter can fail to fit its target."""
+    name, tname = drafter.path.name, target.path.name
+    if not spec.layer_ids:
+        raise IncompatibleDrafterError(f"drafter {name} names no target layers to read (dflash.target_layers)")
+    bad = [i for i in spec.layer_ids if not 0 <= i < target.n_layer]
+    if bad:
+        raise IncompatibleDrafterError(
+            f"drafter {name} reads target layers {list(spec.layer_ids)}, but {tname} has {target.n_layer} "
+            f"layers (0..{target.n_layer - 1}): it was made for a deeper target"
+        )
+    features = len(spec.layer_ids) * target.n_embd
+    expected = len(spec.layer_ids) * drafter.n_embd
+    if features != expected:
+        raise IncompatibleDrafterError(
+            f"drafter {name} takes {expected} features per token ({len(spec.layer_ids)} layers x {drafter.n_embd}), "
+            f"but {tname} gives {features} ({len(spec.layer_ids)} x {target.n_embd}): made for another target"
+        )
+    if target.arch not in LAYER_INPUT_ARCHS:
+        raise IncompatibleDrafterError(
+            f"native drafters cannot read {tname}: llama.cpp does not expose layer inputs for arch "
+            f"'{target.arch}' in this build (use a model drafter or ngram)"
+        )
+    if spec.mask_id < 0 or spec.mask_id >= drafter.n_vocab:
+        raise IncompatibleDrafterError(f"drafter {name} has no mask token (tokenizer.ggml.mask_token_id)")
+    if spec.max_drafts < 1:
+        raise IncompatibleDrafterError(f"drafter {name} has a block size of {spec.block_size}: nothing to draft")
+    if native.selector_top_k(drafter.ptr) > 0:
+        raise IncompatibleDrafterError(f"drafter {name} is a DFlash2 (selector) drafter, which is not supported yet")
+    if drafter.meta("dflash.rope.dimension_sections") is not None:
+        raise IncompatibleDrafterError(f"drafter {name} uses M-RoPE positions (vision targets): not supported yet")
+    if not owns_embeddings and drafter.n_embd != target.n_embd:
+        raise IncompatibleDrafterError(
+            f"drafter {name} borrows the target's embeddings but is {drafter.n_embd} wide, {tname} {target.n_embd}"
+        )
+
+
+def profile_injection(ctx: Context, width: int, points: Sequence[int] = INJECT_PROFILE_POINTS) -> CostCurve:
+    """Seconds to write n positions of target features into the drafter's KV cache."""
+    zeros = np.zeros((max(points), width), dtype=np.float32)
+    ctx.clear()
+    ctx.decode_embeddings(zeros[:1], 0)  # warm-up: the first decode allocates
+    found: dict[int, float] = {}
+    for n in points:
+        if n > ctx.n_batch:
+            break
+        best = float("inf")
+        for _ in range(2):
+            ctx.remove_from(1)
+            t0 = time.perf_counter()
+            ctx.decode_embeddings(zeros[:n], 1)
+            best = min(best, time.perf_counter() - t0)
+        found[n] = best
+    ctx.clear()
+    return CostCurve(found)
+
+
+class DSparkDrafter:
+    """A dflash GGUF driving the Drafter protocol: one block decode per drafting round."""
+
+    drafts_blocks = True  # the scheduler sizes the block before drafting (Scheduler.plan)
+
+    def __init__(self, target: Context, ctx: Context, spec: NativeSpec, block_cost: CostCurve,
+                 inject_cost: CostCurve):
+        self.target = target
+        self.ctx = ctx
+        self.spec = spec
+        self.kind = spec.kind
+        self.block_cost = block_cost  # seconds for a block decode of n tokens (all outputs)
+        self.inject_cost = inject_cost  # seconds to inject n positions of features
+        self._width = target.model.n_embd
+        self._eog = ctx.model.eog_mask
+        self._kv_len = 0  # positions [0, _kv_len) of the drafter's KV cache hold injected target features
+        # features of positions [_kv_len, _kv_len + _n_pending), copied from the target, not yet injected
+        self._pending = np.zeros((ctx.n_batch, len(spec.layer_ids) * self._width), dtype=np.float32)
+        self._n_pending = 0
+        self._synced = True  # False after a gap in the target's features: drafting waits for a fresh prompt
+        self.block_decodes = 0  # counted for tests: one per drafting round
+        self.inject_decodes = 0
+        for layer in spec.layer_ids:
+            native.set_layer_input_output(target.ptr, layer, True)
+        native.set_causal_attention(ctx.ptr, spec.causal)
+        if spec.has_confidence:
+            native.set_nextn_output(ctx.ptr, True, masked=True)
+
+    # -- planning -------------------------------------------------------------------------------------------
+    def _block_tokens(self, k: int) -> int:
+        return k if self.spec.anchor_first else k + 1
+
+    def expected_cost(self, k: int) -> float:
+        if k <= 0:
+            return 0.0
+        k = min(k, self.spec.max_drafts)
+        return self.inject_cost(self._n_pending) + self.block_cost(self._block_tokens(k))
+
+    # -- features from the target ---------------------------------------------------------------------------
+    def observe_target(self, tokens: Sequence[int], pos0: int, n_kept: int) -> None:
+        known = self._kv_len + self._n_pending
+        if pos0 > known:
+            # the target evaluated positions we never saw; features cannot be recovered until a new prompt
+            self._synced = False
+            return
+        self._truncate(pos0)
+        if pos0 == 0:
+            self._synced = True
+        if n_kept <= 0 or not self._synced:
+            return
+        done = 0
+        while done < n_kept:
+            room = len(self._pending) - self._n_pending
+            if room == 0:
+                self._flush()
+                room = len(self._pending)
+            m = min(room, n_kept - done)
+            rows = self._pending[self._n_pending : self._n_pending + m]
+            for k, layer in enumerate(self.spec.layer_ids):
+                src = native.layer_inputs(self.target.ptr, layer, done + m, self._width)
+                rows[:, k * self._width : (k + 1) * self._width] = src[done:]
+            self._n_pending += m
+            done += m
+
+    def _truncate(self, pos: int) -> None:
+        """Forget features at positions >= pos (rollback, prefix reuse)."""
+        if pos < self._kv_len:
+            self.ctx.remove_from(pos)
+            self._kv_len = pos
+            self._n_pending = 0
+        else:
+            self._n_pending = min(self._n_pending, pos - self._kv_len)
+
+    def _flush(self) -> None:
+        if self._n_pending:
+            self.ctx.decode_embeddings(self._pending[: self._n_pending], self._kv_len)
+            self.inject_decodes += 1
+            self._kv_len += self._n_pending
+            self._n_pending = 0
+
+    # -- drafting -------------------------------------------------------------------------------------------
+    def draft(self, history, n_max, sampling, rng, gate) -> Draft:
+        t0 = time.perf_counter()
+        pos = len(history) - 1  # the pending token's position: the target's KV (and our features) cover [0, pos)
+        self._truncate(pos)
+        k = min(n_max, self.spec.max_drafts, self.ctx.n_ctx - pos - 1)
+        if k <= 0 or not self._synced or self._kv_len + self._n_pending != pos:
+            return Draft(seconds=time.perf_counter() - t0)
+        self._flush()
+        n_block = self._block_tokens(k)
+        block = np.full(n_block, self.spec.mask_id, dtype=np.int32)
+        block[0] = history[-1]
+        logits = self.ctx.decode(block, pos, "all")
+        self.block_decodes += 1
+        first = 0 if self.spec.anchor_first else 1
+        rows = logits[first : first + k]
+        tokens = rows.argmax(axis=1)
+        if self.spec.has_confidence:
+            conf = native.nextn_output(self.ctx.ptr, n_block, self.ctx.model.n_embd)[first : first + k, 0].copy()
+        else:
+            conf = _top_probabilities(rows)
+        self.ctx.remove_from(pos)  # the block is noise: only target features stay in the KV cache
+        eog = np.flatnonzero(self._eog[tokens])
+        n = int(eog[0]) + 1 if eog.size else k  # nothing after an end-of-generation token can be kept
+        return Draft(tokens[:n].tolist(), conf[:n].astype(np.float64), None, time.perf_counter() - t0)
+
+    def reset(self) -> None:
+        self.ctx.clear()
+        self._kv_len = 0
+        self._n_pending = 0
+        self._synced = True
+
+    def close(self) -> None:
+        if self.target.ptr:
+            for layer in self.spec.layer_ids:
+                native.set_layer_input_output(self.target.ptr, layer, False)
+        self.ctx.close()
+
+
+def _top_probabilities(rows: np.ndarray) -> np.ndarray:
+    """softmax(row)[argmax] per row: a DFlash drafter's own confidence when it has no confidence head."""
+    shifted = rows - rows.max(axis=1, keepdims=True)
+    return 1.0 / np.exp(shifted).sum(axis=1)
+
+
+def load_dspark_drafter(pair: "Pair", model: Model, n_ctx: int, threads: int, say: Callable[[str], None]):
+    """Check a dflash drafter against the pair's target and make it ready to draft (called by Pair)."""
+    from .pair import check_vocab
+
+    native.require_native_api()
+    target = pair.target_model
+    check_vocab(target, model)
+    spec = read_spec(model)
+    owns = "token_embd.weight" in _tensor_names(model.path)
+    check_compatible(target, model, spec, owns)
+    # a drafter without its own embeddings or LM head borrows the target's through ctx_other
+    ctx = Context(model, n_ctx, pair.options.n_batch, threads, other=pair.target_ctx)
+    try:
+        block_cost = pair._costs(ctx, "drafter-block", say, outputs="all")
+        inject_cost = profile_injection(ctx, len(spec.layer_ids) * target.n_embd)
+        drafter = DSparkDrafter(pair.target_ctx, ctx, spec, block_cost, inject_cost)
+    except BaseException:
+        ctx.close()
+        raise
+    say(f"{spec.kind} drafter: block of {spec.block_size}, reads target layers {list(spec.layer_ids)}"
+        f"{', confidence head' if spec.has_confidence else ''}")
+    return drafter

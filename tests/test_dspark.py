@@ -1,0 +1,407 @@
+"""Native DSpark/DFlash drafters (GGUF arch `dflash`): lossless output, one decode per block, reuse, clear refusals.
+
+The drafters are synthetic (tests/tools/synth.py): random weights are useless for speed but perfect for proving
+the loop, because whatever they propose, the output must be the target's own. Everything runs in the real
+llama.cpp of the installed llama-cpp-python.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.stats import chi2_contingency
+
+from dspark_chat.engine import dflash_bindings
+from dspark_chat.engine.chat import chat_tokens, raw_tokens, stream_reply
+from dspark_chat.engine.errors import DSparkError, IncompatibleDrafterError
+from dspark_chat.engine.events import Done, Step
+from dspark_chat.engine.pair import Pair, PairOptions
+from dspark_chat.engine.sampling import SamplingParams
+from dspark_chat.engine.costs import CostCurve
+from dspark_chat.engine.scheduler import BLOCK_HEADROOM, ScheduleConfig, Scheduler
+from dspark_chat.engine.session import GenerateParams
+from dspark_chat.engine.stats import GenerationStats
+
+from .lossless import TIE_EPS, assert_teacher_forced, explain_difference, greedy
+from .tools import synth
+
+GREEDY = SamplingParams(temperature=0.0)
+MAX_DIFFERING = 0.15  # share of prompts allowed to split at a near tie (batched vs single-token kernels)
+# One decoding thread: these models are small, and on a shared CPU llama.cpp's spinning worker threads slow a
+# two-thread decode of a tiny model by 50x or more whenever another process wants the cores. Lossless checks do
+# not depend on the thread count (plain and speculative runs use the same one).
+THREADS = 1
+
+# -- synthetic files (built once per test session, a few seconds) ----------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def synth_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("synth")
+
+
+@pytest.fixture(scope="session")
+def smollm_info(smollm_f16):
+    return synth.read_target(smollm_f16)
+
+
+@pytest.fixture(scope="session")
+def smollm_dspark(synth_dir, smollm_info) -> Path:
+    """DSpark: Markov and confidence heads, its own embeddings."""
+    return synth.build_dflash(synth_dir / "smollm-dspark.gguf", smollm_info, synth.DSPARK_TINY, seed=3)
+
+
+@pytest.fixture(scope="session")
+def smollm_dflash(synth_dir, smollm_info) -> Path:
+    """Plain DFlash sharing the target's embeddings and LM head, as published DFlash drafters do."""
+    shape = synth.DFlashShape(own_embeddings=False)
+    return synth.build_dflash(synth_dir / "smollm-dflash.gguf", smollm_info, shape, seed=4)
+
+
+@pytest.fixture(scope="session")
+def synth_target(synth_dir, smollm_q4) -> Path:
+    """A random llama-architecture target with SmolLM2's tokenizer (and chat template)."""
+    tok = synth.tokenizer_from_gguf(smollm_q4)
+    return synth.build_llama(synth_dir / "synth-target.gguf", synth.SMALL, tok, seed=9, dtype=np.float32)
+
+
+@pytest.fixture(scope="session")
+def synth_drafters(synth_dir, synth_target) -> dict[str, Path]:
+    info = synth.read_target(synth_target)
+    return {
+        "dspark": synth.build_dflash(synth_dir / "synth-dspark.gguf", info, synth.DSPARK_TINY, seed=5),
+        "dspark-noconf": synth.build_dflash(synth_dir / "synth-dspark-noconf.gguf", info,
+                                            synth.DFlashShape(markov_rank=64, confidence=False), seed=6),
+        "dflash": synth.build_dflash(synth_dir / "synth-dflash.gguf", info,
+                                     synth.DFlashShape(own_embeddings=False), seed=7),
+    }
+
+
+@pytest.fixture(scope="session")
+def chain_pair(synth_dir):
+    """A successor-chain target with model and DSpark drafters right on 70% of tokens."""
+    return synth.build_chain_pair(synth_dir / "chain", 0.7, tokenizer=synth.synthetic_tokenizer(4000))
+
+
+# -- helpers -----------------------------------------------------------------------------------------------------
+
+
+def run_lossless(target, drafter, prompts, max_tokens, fixed, expect_mode):
+    """Plain vs speculative greedy on every prompt, plus the teacher-forced argmax check on each output."""
+    options = PairOptions(threads=THREADS, n_ctx=1024, schedule=ScheduleConfig(fixed_draft=fixed))
+    with Pair(target, drafter, options) as pair:
+        assert pair.mode == expect_mode
+        plain_s, spec_s = pair.plain_session(), pair.session()
+        differing, verified = 0, 0
+        for prompt in prompts:
+            plain = greedy(plain_s, prompt, max_tokens)
+            spec = greedy(spec_s, prompt, max_tokens)
+            assert spec.stats.mode == expect_mode
+            verified += spec.stats.verified
+            if spec.tokens != plain.tokens:
+                gap = explain_difference(pair, prompt, plain.tokens, spec.tokens)
+                assert gap < TIE_EPS, f"outputs split where the logits differ by {gap:.4f}"
+                differing += 1
+            assert_teacher_forced(pair, prompt, spec.tokens)
+        assert differing <= MAX_DIFFERING * len(prompts), f"{differing} of {len(prompts)} differ"
+        if fixed:
+            assert verified > 0, "forced drafting must exercise verification and rollback"
+        return pair.drafter
+
+
+def finish(events) -> tuple[Done, list[Step]]:
+    steps = []
+    for ev in events:
+        if isinstance(ev, Step):
+            steps.append(ev)
+        else:
+            return ev, steps
+    raise AssertionError("no Done event")
+
+
+@pytest.fixture(scope="module")
+def smollm_chat(smollm_f16, chat_prompts):
+    with Pair(smollm_f16, None, PairOptions(threads=THREADS, n_ctx=1024, profile=False)) as pair:
+        return [chat_tokens(pair.target_model, m) for m in chat_prompts]
+
+
+@pytest.fixture(scope="module")
+def synth_raw(synth_target, raw_prompts):
+    with Pair(synth_target, None, PairOptions(threads=THREADS, n_ctx=1024, profile=False)) as pair:
+        return [raw_tokens(pair.target_model, p) for p in raw_prompts]
+
+
+# -- lossless -----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fixed", [6, None], ids=["forced", "scheduled"])
+def test_smollm_dspark_is_lossless(smollm_f16, smollm_dspark, smollm_chat, fixed):
+    assert len(smollm_chat) >= 30
+    # a random drafter makes every round a rollback, so each output token costs a block decode and a verify of
+    # 7: a spread of the chat prompts (every 4th) keeps this under a minute on 2 CPU cores; the scheduled run is
+    # mostly plain steps with probes on a CPU, fewer prompts suffice there
+    prompts = smollm_chat[::4] if fixed else smollm_chat[1::8]
+    run_lossless(smollm_f16, smollm_dspark, prompts, 24, fixed, "dspark")
+
+
+def test_smollm_dflash_sharing_target_embeddings_is_lossless(smollm_f16, smollm_dflash, smollm_chat):
+    run_lossless(smollm_f16, smollm_dflash, smollm_chat[2::6], 24, 5, "dflash")
+
+
+@pytest.mark.parametrize("kind", ["dspark", "dspark-noconf", "dflash"])
+@pytest.mark.parametrize("fixed", [8, None], ids=["forced", "scheduled"])
+def test_synthetic_target_is_lossless(synth_target, synth_drafters, synth_raw, kind, fixed):
+    prompts = synth_raw[::2] if kind == "dspark" else synth_raw[:6]
+    expect = "dflash" if kind == "dflash" else "dspark"
+    run_lossless(synth_target, synth_drafters[kind], prompts, 32, fixed, expect)
+
+
+def test_chain_pair_is_lossless_and_accepts_alpha(chain_pair):
+    """A drafter right on alpha of tokens by construction: verification keeps exactly its right drafts."""
+    prompts = [[1, 500 + 37 * i] for i in range(6)]
+    with Pair(chain_pair.target, chain_pair.dspark_drafter,
+              PairOptions(threads=THREADS, n_ctx=1024, schedule=ScheduleConfig(fixed_draft=8))) as pair:
+        accepted = reached = 0
+        for prompt in prompts:
+            plain = greedy(pair.plain_session(), prompt, 120)
+            done, steps = finish(pair.session().generate(prompt, GenerateParams(max_tokens=120, sampling=GREEDY)))
+            assert done.tokens == plain.tokens
+            for s in steps:
+                accepted += s.accepted
+                reached += min(s.verified, s.accepted + 1)
+        alpha = accepted / reached
+        assert abs(alpha - chain_pair.alpha) < 0.08, alpha
+        assert pair.drafter.kind == "dspark"
+
+
+# -- one decode per block ---------------------------------------------------------------------------------------
+
+
+def test_a_block_is_drafted_in_one_decode(smollm_f16, smollm_dspark, smollm_q4, smollm_chat):
+    """8 drafts per round: the native drafter decodes once for the block (plus at most one feature injection);
+    a model drafter needs a decode per drafted token."""
+    n_draft = 8
+    params = GenerateParams(max_tokens=40, sampling=GREEDY)
+    options = PairOptions(threads=THREADS, n_ctx=1024, profile=False, schedule=ScheduleConfig(fixed_draft=n_draft))
+    with Pair(smollm_f16, smollm_dspark, options) as pair:
+        drafter = pair.drafter
+        before = drafter.ctx.n_decodes
+        done, _ = finish(pair.session().generate(smollm_chat[0], params))
+        blocks = drafter.block_decodes
+        assert blocks >= 4
+        assert done.stats.drafted >= (n_draft - 1) * blocks  # about n_draft drafts for every block decode
+        assert drafter.ctx.n_decodes - before == blocks + drafter.inject_decodes
+        assert drafter.inject_decodes <= blocks + 1  # one injection of the kept tokens' features per block
+    with Pair(smollm_f16, smollm_q4, options) as pair:
+        before = pair.drafter.ctx.n_decodes
+        done, _ = finish(pair.session().generate(smollm_chat[0], params))
+        assert pair.drafter.ctx.n_decodes - before >= done.stats.drafted * (n_draft - 1) / n_draft
+
+
+def test_block_size_follows_what_gets_verified():
+    """A block is paid for whole: once rounds verify ~3 drafts, the planned block shrinks towards that (plus
+    headroom), and it grows back when whole blocks are verified. GPU-like costs: a block of 16 costs ~1 token."""
+    verify = CostCurve({1: 0.010, 4: 0.011, 17: 0.014, 33: 0.020})
+    sched = Scheduler(verify, lambda k: 0.002 + 0.0001 * k, ScheduleConfig(max_draft=16))
+    sched.acceptance = 0.95  # verified drafts are mostly accepted: the rate argmax alone says "draft 16"
+    assert sched.plan(16, block=True) == 16
+    sure, unsure = [0.99] * 3, [0.01] * 13
+    verified = [sched.choose(np.array(sure + unsure), 0.002) for _ in range(20)]
+    assert max(verified) <= 5
+    assert sched.plan(16, block=True) <= max(verified) + 1 + BLOCK_HEADROOM
+    for _ in range(40):
+        grown = sched.choose(np.array([0.99] * sched.plan(16, block=True)), 0.002)
+    assert grown >= 10 and grown <= sched.plan(16, block=True) <= grown + 1 + BLOCK_HEADROOM
+    assert sched.plan(16, block=False) == 16  # autoregressive drafters stop by themselves
+
+
+# -- sampling -----------------------------------------------------------------------------------------------------
+
+
+def test_sampling_keeps_the_target_distribution(chain_pair):
+    """Joint law of the first two tokens, plain vs DSpark speculative, 600 seeds each, two-sample chi-square."""
+    sampling = dict(temperature=6.0, top_k=4)
+    prompt = [1, 777]
+    with Pair(chain_pair.target, chain_pair.dspark_drafter,
+              PairOptions(threads=THREADS, n_ctx=256, schedule=ScheduleConfig(fixed_draft=3))) as pair:
+        def law(session, seeds):
+            seen = Counter()
+            for seed in seeds:
+                p = GenerateParams(max_tokens=2, sampling=SamplingParams(seed=seed, **sampling))
+                done, _ = finish(session.generate(prompt, p))
+                seen[tuple(done.tokens)] += 1
+            return seen
+
+        n = 600
+        plain = law(pair.plain_session(), range(n))
+        spec_session = pair.session()
+        spec = law(spec_session, range(10_000, 10_000 + n))
+    keys = sorted(set(plain) | set(spec), key=lambda k: -(plain[k] + spec[k]))
+    common = [k for k in keys if plain[k] + spec[k] >= 20]
+    rest = [sum(c[k] for k in keys if k not in common) for c in (plain, spec)]
+    table = np.array([[plain[k] for k in common] + [rest[0]], [spec[k] for k in common] + [rest[1]]])
+    if rest == [0, 0]:
+        table = table[:, :-1]
+    assert table.shape[1] >= 3, "the test needs a spread distribution"
+    assert chi2_contingency(table).pvalue > 1e-3
+
+
+# -- conversations: reuse, rollback, cancellation ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dspark_pair(smollm_f16, smollm_dspark):
+    with Pair(smollm_f16, smollm_dspark, PairOptions(threads=THREADS, n_ctx=1024, schedule=ScheduleConfig(fixed_draft=5))) as p:
+        yield p
+
+
+def test_second_turn_reuses_prefix_and_matches_fresh_session(dspark_pair):
+    pair = dspark_pair
+    params = GenerateParams(max_tokens=24, sampling=GREEDY)
+    session = pair.session()
+    messages = [{"role": "user", "content": "Name a fruit."}]
+    first, _ = finish(stream_reply(session, messages, params))
+    messages += [{"role": "assistant", "content": first.text}, {"role": "user", "content": "And a vegetable?"}]
+    second, _ = finish(stream_reply(session, messages, params))
+    assert second.stats.reused_tokens > 0.5 * second.stats.prompt_tokens
+    assert second.stats.drafted > 0, "the drafter must stay in step with the target across turns"
+    session.reset()
+    fresh, _ = finish(stream_reply(session, messages, params))
+    assert fresh.stats.reused_tokens == 0
+    assert fresh.tokens == second.tokens
+
+
+def test_drafts_after_reuse_and_rollbacks_equal_drafts_from_scratch(dspark_pair, smollm_chat):
+    """The drafter's KV cache holds target features at target positions: after rounds of rollback and a reused
+    prefix, the block it proposes must be the one a freshly fed drafter proposes for the same history."""
+    pair = dspark_pair
+    session = pair.session()
+    finish(session.generate(smollm_chat[1], GenerateParams(max_tokens=20, sampling=GREEDY)))
+    finish(session.generate(smollm_chat[1][:-3] + smollm_chat[2][:5], GenerateParams(max_tokens=12,
+                                                                                     sampling=GREEDY)))
+    history = list(session.tokens)
+    rng = np.random.default_rng(0)
+    reused = pair.drafter.draft(history, 16, GREEDY, rng, pair.scheduler)
+    session.reset()
+    session._prefill(history, GenerationStats())
+    scratch = pair.drafter.draft(history, 16, GREEDY, rng, pair.scheduler)
+    assert len(reused) == len(scratch) == 16
+    same = sum(a == b for a, b in zip(reused.tokens, scratch.tokens))
+    assert same >= 15, (reused.tokens, scratch.tokens)
+    assert np.allclose(reused.confidences, scratch.confidences, atol=0.05)
+
+
+def test_cancel_leaves_the_session_usable(dspark_pair, smollm_chat):
+    session = dspark_pair.session()
+    cancel = threading.Event()
+    steps = 0
+    for ev in session.generate(smollm_chat[3], GenerateParams(max_tokens=200, sampling=GREEDY), cancel):
+        if isinstance(ev, Step):
+            steps += 1
+            if steps == 2:
+                cancel.set()
+        else:
+            done = ev
+    assert done.reason == "cancelled" and steps == 2
+    again, _ = finish(session.generate(smollm_chat[3], GenerateParams(max_tokens=24, sampling=GREEDY)))
+    session.reset()
+    fresh, _ = finish(session.generate(smollm_chat[3], GenerateParams(max_tokens=24, sampling=GREEDY)))
+    assert again.tokens == fresh.tokens
+    assert again.stats.drafted > 0
+
+
+def test_long_prompt_is_fed_in_batches(smollm_f16, smollm_dspark, raw_prompts):
+    """A prompt longer than one batch: every batch's features must reach the drafter."""
+    options = PairOptions(threads=THREADS, n_ctx=1024, n_batch=64, profile=False, schedule=ScheduleConfig(fixed_draft=4))
+    with Pair(smollm_f16, smollm_dspark, options) as pair:
+        prompt = raw_tokens(pair.target_model, " ".join(raw_prompts))
+        assert len(prompt) > 3 * 64
+        plain = greedy(pair.plain_session(), prompt, 16)
+        spec = greedy(pair.session(), prompt, 16)
+        assert spec.tokens == plain.tokens and spec.stats.drafted > 0
+
+
+# -- refusals -----------------------------------------------------------------------------------------------------
+
+
+def test_layers_beyond_the_target_are_refused(synth_dir, smollm_f16, smollm_info):
+    deep = synth.build_dflash(synth_dir / "too-deep.gguf", smollm_info, synth.DFlashShape(target_layers=(1, 14, 40)))
+    with pytest.raises(IncompatibleDrafterError, match=r"reads target layers \[1, 14, 40\].* has 30 layers"):
+        Pair(smollm_f16, deep, PairOptions(threads=THREADS, n_ctx=256, profile=False))
+
+
+def test_feature_width_of_another_target_is_refused(synth_drafters, smollm_f16):
+    # built for the 256-wide synthetic target, which shares SmolLM2's vocabulary: only the width is wrong
+    with pytest.raises(IncompatibleDrafterError, match=r"takes 512 features per token .* gives 1152"):
+        Pair(smollm_f16, synth_drafters["dspark"], PairOptions(threads=THREADS, n_ctx=256, profile=False))
+
+
+def test_other_vocabulary_is_refused(chain_pair, smollm_f16):
+    with pytest.raises(IncompatibleDrafterError, match="vocabulary|tokenizers"):
+        Pair(smollm_f16, chain_pair.dspark_drafter, PairOptions(threads=THREADS, n_ctx=256, profile=False))
+
+
+def test_target_without_layer_inputs_is_refused(synth_dir, gemma_f16):
+    """The vendored llama.cpp's gemma3 graph does not record layer inputs (asking aborts the process)."""
+    drafter = synth.build_dflash(synth_dir / "gemma-dflash.gguf", gemma_f16, synth.DFlashShape(own_embeddings=False))
+    with pytest.raises(IncompatibleDrafterError, match="arch 'gemma3'"):
+        Pair(gemma_f16, drafter, PairOptions(threads=THREADS, n_ctx=256, profile=False))
+
+
+def test_missing_native_symbol_is_one_clear_line():
+    bogus = dflash_bindings._Signature(("llama_no_such_call", "_Z18llama_no_such_callv"), (), None)
+    dflash_bindings._SIGNATURES["no_such_call"] = bogus
+    try:
+        with pytest.raises(DSparkError, match=r"lacks the native DSpark API \(llama_no_such_call"):
+            dflash_bindings._fn("no_such_call")
+    finally:
+        del dflash_bindings._SIGNATURES["no_such_call"]
+    dflash_bindings.require_native_api()  # the real build has every call
+
+
+# -- the command line ---------------------------------------------------------------------------------------------
+
+
+def cli(*args, stdin: str | None = None) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "dspark_chat.app.cli", *map(str, args)]
+    return subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=600)
+
+
+def test_ask_and_bench_run_in_dspark_mode(synth_target, synth_drafters, tmp_path):
+    common = ["--target", synth_target, "--max-tokens", 24, "--temperature", 0, "--json", "--threads", THREADS]
+    spec = cli("ask", "--raw", "Once upon a time", "--drafter", synth_drafters["dspark"], "--draft-fixed", 4, *common)
+    assert spec.returncode == 0, spec.stderr
+    plain = cli("ask", "--raw", "Once upon a time", "--drafter", "none", *common)
+    assert plain.returncode == 0, plain.stderr
+    spec_out, plain_out = json.loads(spec.stdout), json.loads(plain.stdout)
+    assert spec_out["stats"]["mode"] == "dspark" and spec_out["stats"]["verified"] > 0
+    assert spec_out["tokens"] == plain_out["tokens"]
+
+    chat = cli("ask", "Name three colours.", "--drafter", synth_drafters["dflash"], *common)
+    assert chat.returncode == 0, chat.stderr
+    assert json.loads(chat.stdout)["stats"]["mode"] == "dflash"
+
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text('{"id": "a", "prompt": "The capital of France is"}\n'
+                       '{"id": "b", "messages": [{"role": "user", "content": "Count to five."}]}\n')
+    bench = cli("bench", "--target", synth_target, "--drafter", synth_drafters["dspark"], "--prompts", prompts,
+                "--max-tokens", 24, "--json", "--threads", THREADS)
+    assert bench.returncode == 0, bench.stderr
+    summary = json.loads(bench.stdout)["summary"]
+    assert summary["identical"] == summary["total"] == 2
+
+
+def test_cli_refuses_an_unfit_drafter_in_one_line(synth_drafters, smollm_q4):
+    r = cli("ask", "hi", "--target", smollm_q4, "--drafter", synth_drafters["dspark"], "--max-tokens", 4,
+            "--threads", THREADS)
+    assert r.returncode != 0
+    assert "Traceback" not in r.stderr
+    last = r.stderr.strip().splitlines()[-1]  # progress lines come first
+    assert "features per token" in last and "made for another target" in last
