@@ -27,7 +27,6 @@ import statistics
 import subprocess
 import time
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -39,101 +38,12 @@ from dspark_chat.engine.events import Done, Step
 from dspark_chat.engine.pair import Pair, PairOptions
 from dspark_chat.engine.sampling import SamplingParams
 from dspark_chat.engine.session import GenerateParams
-from tests.tools import synth
+from .gpu_files import ALPHAS, PROMPT_WORDS, SHAPES, build_files, tag
 
 GREEDY = SamplingParams(temperature=0.0)
-ALPHAS = (0.0, 0.6, 0.8, 0.9)
-CHAIN_SEED = 11
-DRAFTER_SEED = 5
-PROMPT_WORDS = 200  # prompt length of the drafter rows (tokens after BOS)
-NGRAM_WALK = 400  # the n-gram prompt: a chain walk of this many tokens, then its first NGRAM_REPEAT again
-NGRAM_REPEAT = 16
 CURVE_PREFIX = 256  # tokens in the KV cache while timing T_verify(n)
 CURVE_MAX = 32
 CURVE_REPS = 7
-
-
-@dataclass(frozen=True)
-class Shapes:
-    target: synth.LlamaShape
-    drafter: synth.LlamaShape
-    dspark: synth.DFlashShape
-    vocab: int
-
-
-SHAPES = {
-    # Llama-3-8B / Llama-3.2-1B shapes with Llama 3's vocabulary size; a 3-layer DSpark drafter at full width.
-    "gpu": Shapes(synth.SHAPE_8B, synth.SHAPE_1B, synth.DSPARK_8B, 128256),
-    "tiny": Shapes(synth.TINY, synth.TINY, synth.DSPARK_TINY, 32000),
-}
-
-
-# -- files ----------------------------------------------------------------------------------------------------
-
-
-def tag(alpha: float) -> str:
-    return f"a{int(round(alpha * 100)):03d}"
-
-
-def build_files(folder: Path, shapes: Shapes, alphas, quant: str | None, keep_f16: bool, log) -> dict:
-    """The chain target, and per alpha a model drafter and a DSpark drafter; a manifest says where they are."""
-    folder.mkdir(parents=True, exist_ok=True)
-    manifest_path = folder / "manifest.json"
-    if manifest_path.exists():
-        manifest = json.loads(manifest_path.read_text())
-        if all(tag(a) in manifest["model_drafters"] for a in alphas):
-            log(f"files already built in {folder}")
-            return manifest
-    tok = synth.synthetic_tokenizer(shapes.vocab)
-    chain = synth.SuccessorChain.for_tokenizer(tok, CHAIN_SEED, words_only=True)
-    timings: dict[str, float] = {}
-
-    def timed(name, fn):
-        t0 = time.perf_counter()
-        out = fn()
-        timings[name] = round(time.perf_counter() - t0, 2)
-        log(f"{name}: {timings[name]} s")
-        return out
-
-    def finish(path: Path, name: str) -> Path:
-        if not quant:
-            return path
-        out = timed(f"quantize {name}", lambda: synth.quantize_file(path, quant))
-        if not keep_f16:
-            path.unlink()
-        return out
-
-    f16 = timed("write target", lambda: synth.build_llama(folder / "chain-target.gguf", shapes.target, tok,
-                                                           seed=CHAIN_SEED, chain=chain))
-    # the DSpark drafters read the F16 target's metadata (width, layers, tokenizer): build them before quantizing
-    dspark = {}
-    for a in alphas:
-        dchain = chain.drafter(a, DRAFTER_SEED)
-        dspark[tag(a)] = str(timed(f"write dspark {tag(a)}", lambda: synth.build_dflash(
-            folder / f"chain-dspark-{tag(a)}.gguf", f16, shapes.dspark, seed=DRAFTER_SEED, chain=dchain)))
-    target = finish(f16, "target")
-    drafters = {}
-    for a in alphas:
-        dchain = chain.drafter(a, DRAFTER_SEED)
-        path = timed(f"write drafter {tag(a)}", lambda: synth.build_llama(
-            folder / f"chain-drafter-{tag(a)}.gguf", shapes.drafter, tok, seed=DRAFTER_SEED, chain=dchain))
-        drafters[tag(a)] = str(finish(path, f"drafter {tag(a)}"))
-    rng = np.random.default_rng(3)
-    words = np.unique(chain.next_id)  # the cycle: whole-word tokens only
-    start = int(rng.choice(words))
-    walk = [start]
-    for _ in range(NGRAM_WALK - 1):
-        walk.append(int(chain.next_id[walk[-1]]))
-    manifest = {
-        "shapes": {"target": shapes.target.__dict__, "drafter": shapes.drafter.__dict__,
-                   "dspark": {k: v for k, v in shapes.dspark.__dict__.items()}, "vocab": shapes.vocab},
-        "quant": quant, "target": str(target), "model_drafters": drafters, "dspark_drafters": dspark,
-        "prompt_ids": [int(t) for t in rng.choice(words, PROMPT_WORDS)],
-        "ngram_ids": walk + walk[:NGRAM_REPEAT],
-        "build_s": timings,
-    }
-    manifest_path.write_text(json.dumps(manifest, indent=1))
-    return manifest
 
 
 def ids_to_text(model, ids) -> str:
@@ -302,6 +212,7 @@ def llamacpp_spec(bin_dir: Path, target: str, drafter: str | None, prompt_text: 
     if res.get("n_drafted"):
         res["acceptance_rate"] = res["n_accept"] / res["n_drafted"]
     res["stdout"] = proc.stdout
+    res["log_tail"] = proc.stderr[-2500:]  # llama.cpp's own statistics, kept for a second look
     return res
 
 
@@ -475,9 +386,8 @@ def gpu_name() -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.gpu_bench", description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="what", required=True)
-    b = sub.add_parser("build", help="only build the synthetic files")
-    a = sub.add_parser("all", help="build (if needed) and measure everything")
-    for p in (a, b):
+    a = sub.add_parser("all", help="build the files (if needed) and measure everything")
+    for p in (a,):
         p.add_argument("--folder", type=Path, required=True, help="where the synthetic files go")
         p.add_argument("--shape", choices=sorted(SHAPES), default="gpu")
         p.add_argument("--alphas", type=float, nargs="+", default=list(ALPHAS))
@@ -494,9 +404,6 @@ def main(argv=None) -> int:
     a.add_argument("--curve-max", type=int, default=CURVE_MAX, help="T_verify(n) for n = 1..this + 1")
     a.add_argument("--device", help="device name for the report (default: nvidia-smi)")
     args = ap.parse_args(argv)
-    if args.what == "build":
-        build_files(args.folder, SHAPES[args.shape], tuple(args.alphas), args.quant or None, args.keep_f16, print)
-        return 0
     args.quant = args.quant or None
     run_all(args)
     return 0
