@@ -18,6 +18,10 @@ Costs on such files are real; acceptance of real text is not (see docs/benchmark
 
 from __future__ import annotations
 
+# llama.cpp before numpy: with a CUDA build, loading libllama after numpy crashed model loads (std::ostream
+# inside llama_model::print_info resolved into libggml-cuda's copy of libstdc++ code), see docs/benchmarks.md.
+import llama_cpp  # isort: skip
+
 import argparse
 import json
 import platform
@@ -30,8 +34,6 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-
-import llama_cpp
 
 from dspark_chat.engine import llama as engine_llama
 from dspark_chat.engine.events import Done, Step
@@ -241,11 +243,15 @@ def sweep_llamacpp(bin_dir, target, drafter, text, n, ngl, ctx, configs, our_tex
     return {"default": runs[0] if runs else None, "best": best, "runs": runs}
 
 
-MODEL_CONFIGS = [[], ["--spec-draft-n-max", "2"], ["--spec-draft-n-max", "5"], ["--spec-draft-n-max", "8"],
-                 ["--spec-draft-n-max", "16"], ["--spec-draft-n-max", "16", "--spec-draft-p-min", "0.75"]]
-DSPARK_CONFIGS = [[], ["--spec-draft-n-max", "8"], ["--spec-draft-n-max", "16"],
-                  ["--spec-draft-n-max", "16", "--spec-draft-p-min", "0.5"],
-                  ["--spec-draft-n-max", "8", "--spec-draft-p-min", "0.5"]]
+# A plain llama drafter needs its type named: without --spec-type the tool finds no speculative type for it and
+# stops ("failed to initialize speculative decoding"). The first entry is llama.cpp's default (n_max 3, p_min 0).
+_SIMPLE, _DSPARK = ["--spec-type", "draft-simple"], ["--spec-type", "draft-dspark"]
+MODEL_CONFIGS = [_SIMPLE] + [_SIMPLE + c for c in (
+    ["--spec-draft-n-max", "2"], ["--spec-draft-n-max", "5"], ["--spec-draft-n-max", "8"],
+    ["--spec-draft-n-max", "16"], ["--spec-draft-n-max", "16", "--spec-draft-p-min", "0.75"])]
+DSPARK_CONFIGS = [_DSPARK] + [_DSPARK + c for c in (
+    ["--spec-draft-n-max", "8"], ["--spec-draft-n-max", "16"], ["--spec-draft-n-max", "16", "--spec-draft-p-min", "0.5"],
+    ["--spec-draft-n-max", "8", "--spec-draft-p-min", "0.5"])]
 NGRAM_CONFIGS = [["--spec-type", "ngram-simple"], ["--spec-type", "ngram-mod"], ["--spec-type", "ngram-map-k"],
                  ["--spec-type", "ngram-cache"]]
 
