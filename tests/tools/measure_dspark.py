@@ -90,6 +90,21 @@ def measure(target: Path, drafter: Path, prompts: list[list[int]], max_tokens: i
         return out
 
 
+def machine() -> dict:
+    """Where the numbers were taken: they mean nothing without it."""
+    import os
+    import platform
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpu": cpu, "cores": os.cpu_count(),
+            "python": platform.python_version()}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m tests.tools.measure_dspark", description=__doc__.split("\n\n")[0])
     ap.add_argument("--folder", type=Path, required=True, help="where the chain pair is built (or found)")
@@ -98,6 +113,7 @@ def main(argv=None) -> int:
     ap.add_argument("--max-tokens", type=int, default=128)
     ap.add_argument("--vocab", type=int, default=32000)
     ap.add_argument("--n-gpu-layers", type=int, default=0)
+    ap.add_argument("--threads", type=int, help="CPU threads (default: every core)")
     ap.add_argument("--quant", help="re-quantize the pair, e.g. Q4_K_M")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
@@ -107,13 +123,13 @@ def main(argv=None) -> int:
                                   tokenizer=synth.synthetic_tokenizer(args.vocab), quant=args.quant)
     built = time.perf_counter() - t0
     prompts = [[1, 1000 + 97 * i] for i in range(args.prompts)]
-    options = PairOptions(n_ctx=2048, n_gpu_layers=args.n_gpu_layers)
+    options = PairOptions(n_ctx=2048, n_gpu_layers=args.n_gpu_layers, threads=args.threads)
     results = [measure(pair.target, d, prompts, args.max_tokens, replace(options))
                for d in (pair.model_drafter, pair.dspark_drafter)]
     for r in results:
         r["alpha"] = args.alpha
     if args.json:
-        print(json.dumps({"build_s": built, "results": results}, indent=1))
+        print(json.dumps({"build_s": built, "machine": machine(), "results": results}, indent=1))
     else:
         for r in results:
             print(" ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in r.items()))
