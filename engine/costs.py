@@ -82,6 +82,10 @@ def profile_decode(
     for n in points:
         if n > ctx.n_batch:
             break
+        # the first decodes of a new batch shape are slow on GPUs (llama.cpp's CUDA backend warms up and captures
+        # a graph per shape): untimed, or the curve reads ~2x too high for n >= 2 (measured on an H100)
+        ctx.decode([filler_token] * n, prefix, outputs)
+        ctx.remove_from(prefix)
         best = float("inf")
         for _ in range(reps):
             t0 = time.perf_counter()

@@ -115,6 +115,17 @@ class Tokenizer:
         """Token ids that stand for text (no control, byte or unknown tokens): what a successor chain walks."""
         return np.flatnonzero(self.token_types() == TOKEN_NORMAL)
 
+    def word_ids(self) -> np.ndarray:
+        """Ordinary tokens that are one whole word ('\u2581' + letters) whose every shorter word is also a token:
+        text made of them splits back into the same tokens."""
+        tokens, ordinary = self.tokens, self.ordinary_ids()
+        words = [t for t in ordinary if tokens[t].startswith("\u2581") and tokens[t][1:].isalpha()]
+        present = {tokens[t] for t in ordinary}
+        # the longest word length is only partly in the vocabulary: keep lengths complete below it
+        longest = max(len(tokens[t]) for t in words)
+        keep = [t for t in words if len(tokens[t]) < longest] or words
+        return np.asarray(sorted(t for t in keep if tokens[t][1:] in present), dtype=np.int64)
+
     def pick_mask_id(self) -> int:
         """A token a drafter can use as its mask: '<mask>' if the vocabulary has one, else an unused control token."""
         if "<mask>" in self.tokens:
@@ -198,17 +209,26 @@ class SuccessorChain:
 
     next_id: np.ndarray  # int64 [n_vocab]
     seed: int
+    # words_only chains: tokens outside the cycle, left out of the LM heads. Many of them lead into each word,
+    # and summing them all into its head row would drown the successor's margin in crosstalk.
+    lead_in: np.ndarray | None = None
 
     @staticmethod
-    def for_tokenizer(tok: Tokenizer, seed: int) -> "SuccessorChain":
+    def for_tokenizer(tok: Tokenizer, seed: int, words_only: bool = False) -> "SuccessorChain":
+        """words_only: the cycle walks only whole-word tokens, so generated text tokenizes back to the same ids
+        (a text prompt made of a walk means the same tokens to every program that reads it)."""
         rng = np.random.default_rng(seed)
-        ordinary = tok.ordinary_ids()
+        ordinary = tok.word_ids() if words_only else tok.ordinary_ids()
         order = rng.permutation(ordinary)
         nxt = np.empty(tok.n_vocab, dtype=np.int64)
         nxt[order] = np.roll(order, -1)
         others = np.setdiff1d(np.arange(tok.n_vocab), ordinary)
         nxt[others] = rng.choice(ordinary, size=len(others))
-        return SuccessorChain(nxt, seed)
+        lead_in = None
+        if words_only:
+            lead_in = np.zeros(tok.n_vocab, dtype=bool)
+            lead_in[others] = True
+        return SuccessorChain(nxt, seed, lead_in)
 
     def drafter(self, alpha: float, seed: int) -> "DrafterChain":
         """A drafter that predicts the right successor for a fraction alpha of tokens (random ones)."""
@@ -218,7 +238,7 @@ class SuccessorChain:
         wrong = rng.choice(ordinary, size=len(self.next_id))
         clash = wrong == self.next_id
         wrong[clash] = np.roll(ordinary, 1)[np.searchsorted(ordinary, wrong[clash])]
-        return DrafterChain(np.where(right, self.next_id, wrong), right, alpha)
+        return DrafterChain(np.where(right, self.next_id, wrong), right, alpha, self.lead_in)
 
 
 @dataclass
@@ -226,6 +246,7 @@ class DrafterChain:
     next_id: np.ndarray  # what the drafter predicts after each token
     right: np.ndarray  # bool: agrees with the target's successor
     alpha: float
+    lead_in: np.ndarray | None = None  # as SuccessorChain.lead_in
 
 
 def successor_logit(p: float, n_vocab: int) -> float:
@@ -404,6 +425,10 @@ def _chain_head(rows: np.ndarray, chain: SuccessorChain | DrafterChain, n_vocab:
     width = rows.shape[1]
     scale = _chain_logits(chain, n_vocab) / width
     out = np.zeros((n_vocab, width), np.float32)
+    if chain.lead_in is not None:
+        keep = np.flatnonzero(~chain.lead_in)
+        _scatter_add_rows(out, chain.next_id[keep], rows[keep], scale[keep])
+        return out
     _scatter_add_rows(out, chain.next_id, rows, scale)
     return out
 

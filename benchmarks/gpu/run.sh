@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Device driver for the GPU benchmark (docs/benchmarks.md, "GPU"). Runs on a bare CUDA machine without network.
+#
+#   benchmarks/gpu/run.sh setup  CARRY WORK   unpack the llama-cpp-python sdist, wheels and sources from CARRY;
+#                                             in the background, build llama.cpp with CUDA (WORK/build.log) and
+#                                             write the F16 synthetic files (WORK/files.log)
+#   benchmarks/gpu/run.sh env    CARRY WORK   print the exports that make `python3 -m benchmarks.gpu_bench` run
+#   benchmarks/gpu/run.sh bench  CARRY WORK OUTDIR [gpu_bench args...]
+#                                             wait for the build, then build the synthetic files and measure
+#                                             (log: WORK/bench.log; results in OUTDIR)
+#
+# CARRY holds llama_cpp_python-0.3.36*.tar.gz (the sdist, vendored llama.cpp inside), the wheels the app needs
+# that the machine lacks (gguf, diskcache, platformdirs), and src.tar (`git archive HEAD` of this repository).
+# The python package is not pip-installed: its llama_cpp/ folder goes on PYTHONPATH with lib/ pointing at the
+# CMake build, so one CUDA build serves both llama.cpp's tools and the app.
+set -euo pipefail
+what=$1; carry=$(realpath "$2"); work=$3
+mkdir -p "$work"; work=$(realpath "$work")
+sdist_dir="$work/sdist"
+build="$work/build"
+
+exports() {
+    echo "export PYTHONPATH=$work/src:$work/pkg:$sdist_dir:$work/site"
+    echo "export PYTHONUNBUFFERED=1"
+}
+
+case $what in
+setup)
+    mkdir -p "$sdist_dir" "$work/site" "$work/src" "$work/pkg/dspark_chat"
+    tar xzf "$carry"/llama_cpp_python-0.3.36*.tar.gz -C "$sdist_dir" --strip-components=1
+    tar xf "$carry/src.tar" -C "$work/src"
+    for d in app engine models; do ln -sfn "$work/src/$d" "$work/pkg/dspark_chat/$d"; done
+    python3 -m pip install -q --no-index --no-deps --no-compile --target "$work/site" \
+        "$carry"/gguf-*.whl "$carry"/diskcache-*.whl "$carry"/platformdirs-*.whl
+    ln -sfn "$build/bin" "$sdist_dir/llama_cpp/lib"
+    # both in sessions of their own: they outlive this command while the machine stays warm
+    setsid nohup "$0" _build "$carry" "$work" > "$work/build.log" 2>&1 < /dev/null &
+    setsid nohup "$0" _files "$carry" "$work" > "$work/files.log" 2>&1 < /dev/null &
+    ;;
+_build)
+    cd "$sdist_dir/vendor/llama.cpp"
+    gen=(); command -v ninja > /dev/null && gen=(-G Ninja)
+    cmake -S . -B "$build" "${gen[@]}" -DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 -DBUILD_SHARED_LIBS=ON \
+        -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF \
+        -DCMAKE_BUILD_TYPE=Release
+    cmake --build "$build" -j16 --target llama llama-speculative-simple llama-bench
+    echo BUILD-OK
+    ;;
+_files)
+    # F16 synthetic files need no llama.cpp: written while it compiles
+    eval "$(exports)"
+    cd "$work/src"
+    python3 -m benchmarks.gpu_files --folder "$work/files"
+    echo FILES-OK
+    ;;
+env)
+    exports
+    ;;
+bench)
+    out=$4; shift 4
+    for f in build files; do
+        while ! grep -q "${f^^}-OK" "$work/$f.log"; do
+            if grep -q "Error\|error:\|Traceback" "$work/$f.log"; then echo "$f failed"; tail -30 "$work/$f.log"; exit 1; fi
+            sleep 5
+        done
+    done
+    eval "$(exports)"
+    cd "$work/src"
+    python3 -m benchmarks.gpu_bench all --folder "$work/files" --llama-bin "$build/bin" --out "$out" "$@" \
+        > "$work/bench.log" 2>&1 || true
+    echo BENCH-DONE >> "$work/bench.log"
+    ;;
+*)
+    echo "usage: $0 setup|env|bench CARRY WORK [OUTDIR args...]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,136 @@
+"""Synthetic successor-chain files for the GPU benchmark: an 8B-shape target, 1B-shape model drafters and DSpark
+drafters, one of each per alpha, plus the prompts that go with them (manifest.json).
+
+Why a module of its own: it needs no llama.cpp until quantizing, so the F16 files can be written while llama.cpp
+is still compiling on the benchmark machine, and quantized once the library exists.
+
+    python -m benchmarks.gpu_files --folder /data/pair              # F16 files only
+    python -m benchmarks.gpu_files --folder /data/pair --quant Q4_K_M
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tests.tools import synth
+
+ALPHAS = (0.0, 0.6, 0.8, 0.9)
+CHAIN_SEED = 11
+DRAFTER_SEED = 5
+PROMPT_WORDS = 200  # prompt length of the drafter rows (tokens after BOS)
+NGRAM_WALK = 400  # the n-gram prompt: a chain walk of this many tokens, then its first NGRAM_REPEAT again
+NGRAM_REPEAT = 16
+
+
+@dataclass(frozen=True)
+class Shapes:
+    target: synth.LlamaShape
+    drafter: synth.LlamaShape
+    dspark: synth.DFlashShape
+    vocab: int
+
+
+SHAPES = {
+    # Llama-3-8B / Llama-3.2-1B shapes with Llama 3's vocabulary size; a 3-layer DSpark drafter at full width.
+    "gpu": Shapes(synth.SHAPE_8B, synth.SHAPE_1B, synth.DSPARK_8B, 128256),
+    "tiny": Shapes(synth.TINY, synth.TINY, synth.DSPARK_TINY, 32000),
+}
+
+
+# -- files ----------------------------------------------------------------------------------------------------
+
+
+def tag(alpha: float) -> str:
+    return f"a{int(round(alpha * 100)):03d}"
+
+
+def build_files(folder: Path, shapes: Shapes, alphas, quant: str | None, keep_f16: bool, log) -> dict:
+    """Write the F16 files (once), then quantize the target and model drafters to `quant` (once).
+
+    DSpark drafters stay F16: they are small next to the target and released ones ship unquantized."""
+    folder.mkdir(parents=True, exist_ok=True)
+    manifest_path = folder / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else None
+    if manifest is None or not all(tag(a) in manifest["model_drafters"] for a in alphas):
+        manifest = write_f16(folder, shapes, alphas, log)
+        manifest_path.write_text(json.dumps(manifest, indent=1))
+    if quant and manifest["quant"] != quant:
+        from dspark_chat.engine.llama import quantize  # loads llama.cpp: only now
+
+        def requant(src: str, name: str) -> str:
+            src_p = Path(src)
+            dst = src_p.with_name(f"{src_p.stem}-{quant.lower()}.gguf")
+            t0 = time.perf_counter()
+            quantize(src_p, dst, quant)
+            manifest["build_s"][f"quantize {name}"] = round(time.perf_counter() - t0, 2)
+            log(f"quantize {name}: {manifest['build_s'][f'quantize {name}']} s")
+            if not keep_f16:
+                src_p.unlink()
+            return str(dst)
+
+        manifest["target"] = requant(manifest["target"], "target")
+        for key, path in list(manifest["model_drafters"].items()):
+            manifest["model_drafters"][key] = requant(path, f"drafter {key}")
+        manifest["quant"] = quant
+        manifest_path.write_text(json.dumps(manifest, indent=1))
+    return manifest
+
+
+def write_f16(folder: Path, shapes: Shapes, alphas, log) -> dict:
+    tok = synth.synthetic_tokenizer(shapes.vocab)
+    chain = synth.SuccessorChain.for_tokenizer(tok, CHAIN_SEED, words_only=True)
+    timings: dict[str, float] = {}
+
+    def timed(name, fn):
+        t0 = time.perf_counter()
+        out = fn()
+        timings[name] = round(time.perf_counter() - t0, 2)
+        log(f"{name}: {timings[name]} s")
+        return out
+
+    target = timed("write target", lambda: synth.build_llama(folder / "chain-target.gguf", shapes.target, tok,
+                                                              seed=CHAIN_SEED, chain=chain))
+    dspark, drafters = {}, {}
+    for a in alphas:
+        dchain = chain.drafter(a, DRAFTER_SEED)
+        dspark[tag(a)] = str(timed(f"write dspark {tag(a)}", lambda: synth.build_dflash(
+            folder / f"chain-dspark-{tag(a)}.gguf", target, shapes.dspark, seed=DRAFTER_SEED, chain=dchain)))
+        drafters[tag(a)] = str(timed(f"write drafter {tag(a)}", lambda: synth.build_llama(
+            folder / f"chain-drafter-{tag(a)}.gguf", shapes.drafter, tok, seed=DRAFTER_SEED, chain=dchain)))
+    rng = np.random.default_rng(3)
+    words = np.unique(chain.next_id)  # the cycle: whole-word tokens only
+    walk = [int(rng.choice(words))]
+    for _ in range(NGRAM_WALK - 1):
+        walk.append(int(chain.next_id[walk[-1]]))
+    return {
+        "shapes": {"target": shapes.target.__dict__, "drafter": shapes.drafter.__dict__,
+                   "dspark": dict(shapes.dspark.__dict__), "vocab": shapes.vocab},
+        "quant": None, "target": str(target), "model_drafters": drafters, "dspark_drafters": dspark,
+        "prompt_ids": [int(t) for t in rng.choice(words, PROMPT_WORDS)],
+        "ngram_ids": walk + walk[:NGRAM_REPEAT],
+        "build_s": timings,
+    }
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.gpu_files", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--folder", type=Path, required=True)
+    ap.add_argument("--shape", choices=sorted(SHAPES), default="gpu")
+    ap.add_argument("--alphas", type=float, nargs="+", default=list(ALPHAS))
+    ap.add_argument("--quant", help="quantize target and model drafters, e.g. Q4_K_M (needs llama.cpp)")
+    ap.add_argument("--keep-f16", action="store_true")
+    args = ap.parse_args(argv)
+    t0 = time.time()
+    build_files(args.folder, SHAPES[args.shape], tuple(args.alphas), args.quant, args.keep_f16,
+                lambda m: print(f"[{time.time() - t0:7.1f}s] {m}", flush=True))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

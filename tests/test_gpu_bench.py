@@ -1,0 +1,40 @@
+"""The GPU benchmark (benchmarks/gpu_bench.py) end to end on tiny shapes on the CPU: the same code that runs on
+the GPU builds chain files, measures every row and writes the JSON fields docs/benchmarks.md relies on."""
+
+from __future__ import annotations
+
+import json
+
+from benchmarks import gpu_bench, gpu_files
+
+ROW_FIELDS = ("alpha", "drafter_kind", "plain_tps", "dspark_tps", "llamacpp_tps", "acceptance_rate",
+              "mean_accepted_len", "python_ms_per_round", "scheduler_verified_k", "identical_to_plain")
+
+
+def test_tiny_run_writes_every_row(tmp_path):
+    files, out = tmp_path / "files", tmp_path / "out"
+    gpu_files.main(["--folder", str(files), "--shape", "tiny", "--alphas", "0.9"])
+    gpu_bench.main(["all", "--folder", str(files), "--shape", "tiny", "--alphas", "0.9", "--quant", "",
+                    "--out", str(out), "--n-gpu-layers", "0", "--threads", "1", "--max-tokens", "24",
+                    "--reps", "1", "--curve-max", "2"])
+    result = json.loads((out / "results.json").read_text())
+    rows = {r["drafter_kind"]: r for r in result["rows"]}
+    assert set(rows) == {"model", "dspark", "ngram"}
+    for row in rows.values():
+        assert all(k in row for k in ROW_FIELDS), row
+        assert row["identical_to_plain"], row  # lossless, whatever the scheduler chose
+        assert row["plain_tps"] > 0 and row["dspark_tps"] > 0
+    assert result["ngram_prompt_round_trip"]  # the repeated chain walk means the same tokens as text
+    assert list(result["verify_curve"]["ms"]) == ["1", "2", "3"]  # n = 1 .. curve-max + 1
+    assert "| dspark |" in (out / "summary.md").read_text()
+
+
+def test_llamacpp_statistics_are_parsed():
+    # the lines llama-speculative-simple prints at the end of a run (examples/speculative-simple)
+    log = ("encoded  201 tokens in    0.050 seconds, speed: 4020.000 t/s\n"
+           "decoded  257 tokens in    0.700 seconds, speed:  367.143 t/s\n\n"
+           "n_draft   = 16\nn_predict = 257\nn_drafted = 300\nn_accept  = 240\naccept    = 80.000%\n")
+    m = gpu_bench.SPEED.search(log)
+    assert (int(m.group(1)), float(m.group(3))) == (257, 367.143)
+    counts = {k: float(rx.search(log).group(1)) for k, rx in gpu_bench.COUNTS.items()}
+    assert counts == {"n_draft": 16, "n_predict": 257, "n_drafted": 300, "n_accept": 240}
