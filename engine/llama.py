@@ -19,8 +19,8 @@ import numpy as np
 import llama_cpp as ll
 
 from .errors import ContextOverflowError, DecodeError, ModelLoadError
+from .gguf_file import check_gguf_file
 
-GGUF_MAGIC = b"GGUF"
 
 _backend_lock = threading.Lock()
 _backend_ready = False
@@ -55,27 +55,13 @@ def default_threads() -> int:
     return max(1, n)
 
 
-def _check_gguf_file(path: Path) -> None:
-    if not path.exists():
-        raise ModelLoadError(f"model file not found: {path}")
-    if path.is_dir():
-        raise ModelLoadError(f"expected a .gguf file, got a directory: {path}")
-    try:
-        with path.open("rb") as f:
-            magic = f.read(4)
-    except OSError as exc:
-        raise ModelLoadError(f"cannot read {path}: {exc.strerror}") from None
-    if magic != GGUF_MAGIC:
-        raise ModelLoadError(f"not a GGUF file (bad magic): {path}")
-
-
 class Model:
     """A loaded GGUF model: weights, vocabulary and metadata."""
 
     def __init__(self, path: str | os.PathLike, n_gpu_layers: int = 0, use_mmap: bool = True):
         init_backend(_verbose)
         self.path = Path(path)
-        _check_gguf_file(self.path)
+        check_gguf_file(self.path)
         params = ll.llama_model_default_params()
         params.n_gpu_layers = n_gpu_layers
         params.use_mmap = use_mmap
@@ -371,7 +357,7 @@ QUANT_TYPES = {
 def quantize(src: str | os.PathLike, dst: str | os.PathLike, quant: str, threads: int | None = None) -> None:
     """Write `src` re-quantized to `quant` (F16 from Q4_K_M dequantizes: same tokens, different weights)."""
     init_backend(_verbose)
-    _check_gguf_file(Path(src))
+    check_gguf_file(Path(src))
     if quant not in QUANT_TYPES:
         raise ModelLoadError(f"unknown quantization {quant!r}; one of {', '.join(QUANT_TYPES)}")
     params = ll.llama_model_quantize_default_params()

@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from dspark_chat.engine.errors import ModelLoadError
+from dspark_chat.engine.gguf_file import check_gguf_file
 
 import gguf
 from gguf import GGMLQuantizationType, GGUFReader, GGUFValueType, LlamaFileType
 
-GGUF_MAGIC = b"GGUF"
 SPLIT_NAME = re.compile(r"-(\d{5})-of-(\d{5})\.gguf$")  # llama.cpp's shard naming: name-00001-of-00003.gguf
 _U64 = struct.Struct("<Q")
 
@@ -208,18 +208,7 @@ def _array(reader: GGUFReader, key: str, missing=None):
 
 def _open(path: Path) -> GGUFReader:
     """A header reader for `path`, or ModelLoadError saying in one line what is wrong with the file."""
-    if not path.exists():
-        raise ModelLoadError(f"model file not found: {path}")
-    if path.is_dir():
-        raise ModelLoadError(f"expected a .gguf file, got a directory: {path}")
-    try:
-        with path.open("rb") as f:
-            magic = f.read(4)
-    except OSError as exc:
-        raise ModelLoadError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if magic != GGUF_MAGIC:
-        what = "an empty file" if not magic else "not a GGUF file (bad magic)"
-        raise ModelLoadError(f"{path} is {what}")
+    check_gguf_file(path)
     try:
         return _HeaderReader(path, "r")
     except (ValueError, IndexError, KeyError, OverflowError, struct.error, UnicodeDecodeError, MemoryError) as exc:
