@@ -11,7 +11,7 @@ from dspark_chat.engine.session import GenerateParams
 from dspark_chat.models.config import load_config
 
 from .benchmark import bench, load_prompts
-from .options import INF, add_model_options, float_between, int_at_least, sampling_params, value
+from .options import INF, add_model_options, float_between, int_at_least, sampling_params
 from .pairs import open_pair, stderr_progress
 
 

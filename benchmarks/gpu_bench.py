@@ -33,8 +33,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
-
 from dspark_chat.engine import llama as engine_llama
 from dspark_chat.engine.events import Done, Step
 from dspark_chat.engine.pair import Pair, PairOptions
