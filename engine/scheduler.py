@@ -212,8 +212,13 @@ class Scheduler:
                 self.acceptance += ACCEPT_EMA * ((1.0 if i < n_accepted else 0.0) - self.acceptance)
 
     def estimated_speedup(self, stats) -> float | None:
-        """Realised tokens/s against what plain decoding would do on this machine now (profiled, running)."""
-        if not stats.tokens or stats.decode_seconds <= 0:
+        """The engine's own time for these tokens against what plain steps would cost on this machine now
+        (profiled, running). Only the rounds' time counts on both sides: whatever the caller does between
+        events (a UI painting, a slow terminal) would slow plain decoding just as much."""
+        engine_s = stats.draft_s + stats.verify_s + stats.overhead_s
+        if not stats.rounds or engine_s <= 0:
             return None
-        plain_tps = 1.0 / (self.verify_cost(1) + self.overhead_plain)
-        return stats.tokens_per_s / plain_tps
+        # every round yields its accepted drafts plus one target token, the end-of-generation one included:
+        # plain decoding would have paid one step for each of them
+        produced = stats.accepted + stats.rounds
+        return produced * (self.verify_cost(1) + self.overhead_plain) / engine_s
