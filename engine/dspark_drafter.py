@@ -290,7 +290,9 @@ def load_dspark_drafter(pair: "Pair", model: Model, n_ctx: int, threads: int, sa
     # a drafter without its own embeddings or LM head borrows the target's through ctx_other
     ctx = Context(model, n_ctx, pair.options.n_batch, threads, other=pair.target_ctx)
     try:
-        block_cost = pair._costs(ctx, "drafter-block", say, outputs="all")
+        # only batches a block decode really uses ([last token, masks...]), after one position: a batch wider
+        # than the block, or a long prefix of plain tokens, is nothing the drafter is built to decode
+        block_cost = pair._costs(ctx, "drafter-block", say, outputs="all", max_batch=spec.max_drafts + 1, prefix=1)
         inject_cost = profile_injection(ctx, len(spec.layer_ids) * target.n_embd)
         drafter = DSparkDrafter(pair.target_ctx, ctx, spec, block_cost, inject_cost)
     except BaseException:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from .calibration import Calibration
-from .costs import CostCurve, profile_decode
+from .costs import PROFILE_POINTS, PROFILE_PREFIX, CostCurve, profile_decode
 from .drafters import Drafter, ModelDrafter, NgramDrafter
 from .errors import DSparkError, IncompatibleDrafterError
 from .llama import Context, Model, default_threads, library_version
@@ -108,7 +108,8 @@ class Pair:
         ctx = Context(model, n_ctx, self.options.n_batch, threads)
         return ModelDrafter(ctx, self._costs(ctx, "drafter", say, outputs="last"))
 
-    def _costs(self, ctx: Context, role: str, say, outputs: str = "all") -> CostCurve:
+    def _costs(self, ctx: Context, role: str, say, outputs: str = "all", max_batch: int | None = None,
+               prefix: int | None = None) -> CostCurve:
         if not self.options.profile:
             # a CPU-like guess: cost grows with n; the running scale corrects it within a few rounds
             return CostCurve({1: 0.01, 2: 0.018, 4: 0.03, 8: 0.05, 16: 0.09, 33: 0.18})
@@ -120,7 +121,8 @@ class Pair:
             except (ValueError, KeyError, OSError):
                 pass  # a damaged cache is re-measured
         say(f"measuring {role} costs on this machine (once)")
-        curve = profile_decode(ctx, self._filler, outputs=outputs)
+        points = tuple(n for n in PROFILE_POINTS if max_batch is None or n <= max_batch)
+        curve = profile_decode(ctx, self._filler, points, prefix or PROFILE_PREFIX, outputs=outputs)
         if cache:
             _write_json(cache, curve.to_dict())
         return curve
