@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 
 from dspark_chat.engine.errors import DSparkError
+from dspark_chat.models.config import load_config
 
 from .chat_settings import ChatSettings, ModelSpec
 from .options import add_model_options, add_sampling_options
@@ -32,20 +33,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def load_config() -> dict:
-    """The configuration file's keys as a flat dict (empty until the models package provides the reader)."""
-    try:
-        from dspark_chat.models.config import load_config as read
-    except ImportError:
-        return {}
-    return read().as_options()
-
-
 def run(args: argparse.Namespace) -> int:
     from . import history
     from .tui.app import LATEST, NEW, ChatApp, Launch
 
-    config = load_config()
+    config = load_config().as_options()
     target, drafter = resolve_models(args, config)
     spec = ModelSpec.from_args(target, drafter, args, config)
     settings = ChatSettings.from_args(args, config)
