@@ -34,7 +34,7 @@ from collections import Counter
 from pathlib import Path
 
 from dspark_chat.engine import llama as engine_llama
-from dspark_chat.engine.events import Done, Step
+from dspark_chat.engine.events import Done, Step, collect
 from dspark_chat.engine.pair import Pair, PairOptions
 from dspark_chat.engine.sampling import SamplingParams
 from dspark_chat.engine.session import GenerateParams
@@ -90,13 +90,7 @@ class DecodeClock:
 
 
 def generate(session, prompt, max_tokens) -> tuple[Done, list[Step]]:
-    steps = []
-    for ev in session.generate(prompt, GenerateParams(max_tokens, GREEDY)):
-        if isinstance(ev, Step):
-            steps.append(ev)
-        else:
-            return ev, steps
-    raise RuntimeError("generation ended without a result")
+    return collect(session.generate(prompt, GenerateParams(max_tokens, GREEDY)))
 
 
 def python_row(target: str, drafter: str | None, prompt: list[int], max_tokens: int, options: PairOptions,

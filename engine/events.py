@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Iterable
 
 from .stats import GenerationStats
 
@@ -29,3 +30,14 @@ class Done:
     tokens: list[int]
     stats: GenerationStats
     tail: str = ""  # text held back until the end (possible stop-string prefix), not yet in any Step
+
+
+def collect(events: Iterable[Step | Done]) -> tuple[Done, list[Step]]:
+    """Run a generation to its end: (the Done, every Step before it). For callers that do not stream."""
+    steps = []
+    for ev in events:
+        if isinstance(ev, Step):
+            steps.append(ev)
+        else:
+            return ev, steps
+    raise RuntimeError("the generation ended without a Done event")

@@ -21,7 +21,7 @@ from scipy.stats import chi2_contingency
 from dspark_chat.engine import dflash_bindings
 from dspark_chat.engine.chat import chat_tokens, raw_tokens, stream_reply
 from dspark_chat.engine.errors import DSparkError, IncompatibleDrafterError
-from dspark_chat.engine.events import Done, Step
+from dspark_chat.engine.events import Done, Step, collect
 from dspark_chat.engine.pair import Pair, PairOptions
 from dspark_chat.engine.sampling import SamplingParams
 from dspark_chat.engine.costs import CostCurve
@@ -116,16 +116,6 @@ def run_lossless(target, drafter, prompts, max_tokens, fixed, expect_mode):
         return pair.drafter
 
 
-def finish(events) -> tuple[Done, list[Step]]:
-    steps = []
-    for ev in events:
-        if isinstance(ev, Step):
-            steps.append(ev)
-        else:
-            return ev, steps
-    raise AssertionError("no Done event")
-
-
 @pytest.fixture(scope="module")
 def smollm_chat(smollm_f16, chat_prompts):
     with Pair(smollm_f16, None, PairOptions(threads=THREADS, n_ctx=1024, profile=False)) as pair:
@@ -171,7 +161,7 @@ def test_chain_pair_is_lossless_and_accepts_alpha(chain_pair):
         accepted = reached = 0
         for prompt in prompts:
             plain = greedy(pair.plain_session(), prompt, 120)
-            done, steps = finish(pair.session().generate(prompt, GenerateParams(max_tokens=120, sampling=GREEDY)))
+            done, steps = collect(pair.session().generate(prompt, GenerateParams(max_tokens=120, sampling=GREEDY)))
             assert done.tokens == plain.tokens
             for s in steps:
                 accepted += s.accepted
@@ -193,7 +183,7 @@ def test_a_block_is_drafted_in_one_decode(smollm_f16, smollm_dspark, smollm_q4, 
     with Pair(smollm_f16, smollm_dspark, options) as pair:
         drafter = pair.drafter
         before = drafter.ctx.n_decodes
-        done, _ = finish(pair.session().generate(smollm_chat[0], params))
+        done, _ = collect(pair.session().generate(smollm_chat[0], params))
         blocks = drafter.block_decodes
         assert blocks >= 4
         assert done.stats.drafted >= (n_draft - 1) * blocks  # about n_draft drafts for every block decode
@@ -201,7 +191,7 @@ def test_a_block_is_drafted_in_one_decode(smollm_f16, smollm_dspark, smollm_q4, 
         assert drafter.inject_decodes <= blocks + 1  # one injection of the kept tokens' features per block
     with Pair(smollm_f16, smollm_q4, options) as pair:
         before = pair.drafter.ctx.n_decodes
-        done, _ = finish(pair.session().generate(smollm_chat[0], params))
+        done, _ = collect(pair.session().generate(smollm_chat[0], params))
         assert pair.drafter.ctx.n_decodes - before >= done.stats.drafted * (n_draft - 1) / n_draft
 
 
@@ -235,7 +225,7 @@ def test_sampling_keeps_the_target_distribution(chain_pair):
             seen = Counter()
             for seed in seeds:
                 p = GenerateParams(max_tokens=2, sampling=SamplingParams(seed=seed, **sampling))
-                done, _ = finish(session.generate(prompt, p))
+                done, _ = collect(session.generate(prompt, p))
                 seen[tuple(done.tokens)] += 1
             return seen
 
@@ -267,13 +257,13 @@ def test_second_turn_reuses_prefix_and_matches_fresh_session(dspark_pair):
     params = GenerateParams(max_tokens=24, sampling=GREEDY)
     session = pair.session()
     messages = [{"role": "user", "content": "Name a fruit."}]
-    first, _ = finish(stream_reply(session, messages, params))
+    first, _ = collect(stream_reply(session, messages, params))
     messages += [{"role": "assistant", "content": first.text}, {"role": "user", "content": "And a vegetable?"}]
-    second, _ = finish(stream_reply(session, messages, params))
+    second, _ = collect(stream_reply(session, messages, params))
     assert second.stats.reused_tokens > 0.5 * second.stats.prompt_tokens
     assert second.stats.drafted > 0, "the drafter must stay in step with the target across turns"
     session.reset()
-    fresh, _ = finish(stream_reply(session, messages, params))
+    fresh, _ = collect(stream_reply(session, messages, params))
     assert fresh.stats.reused_tokens == 0
     assert fresh.tokens == second.tokens
 
@@ -283,8 +273,8 @@ def test_drafts_after_reuse_and_rollbacks_equal_drafts_from_scratch(dspark_pair,
     prefix, the block it proposes must be the one a freshly fed drafter proposes for the same history."""
     pair = dspark_pair
     session = pair.session()
-    finish(session.generate(smollm_chat[1], GenerateParams(max_tokens=20, sampling=GREEDY)))
-    finish(session.generate(smollm_chat[1][:-3] + smollm_chat[2][:5], GenerateParams(max_tokens=12,
+    collect(session.generate(smollm_chat[1], GenerateParams(max_tokens=20, sampling=GREEDY)))
+    collect(session.generate(smollm_chat[1][:-3] + smollm_chat[2][:5], GenerateParams(max_tokens=12,
                                                                                      sampling=GREEDY)))
     history = list(session.tokens)
     rng = np.random.default_rng(0)
@@ -310,9 +300,9 @@ def test_cancel_leaves_the_session_usable(dspark_pair, smollm_chat):
         else:
             done = ev
     assert done.reason == "cancelled" and steps == 2
-    again, _ = finish(session.generate(smollm_chat[3], GenerateParams(max_tokens=24, sampling=GREEDY)))
+    again, _ = collect(session.generate(smollm_chat[3], GenerateParams(max_tokens=24, sampling=GREEDY)))
     session.reset()
-    fresh, _ = finish(session.generate(smollm_chat[3], GenerateParams(max_tokens=24, sampling=GREEDY)))
+    fresh, _ = collect(session.generate(smollm_chat[3], GenerateParams(max_tokens=24, sampling=GREEDY)))
     assert again.tokens == fresh.tokens
     assert again.stats.drafted > 0
 

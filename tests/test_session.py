@@ -8,7 +8,7 @@ import pytest
 
 from dspark_chat.engine.chat import chat_tokens, fit_to_context, raw_tokens, stream_reply
 from dspark_chat.engine.errors import ContextOverflowError
-from dspark_chat.engine.events import Done, Step
+from dspark_chat.engine.events import Done, Step, collect
 from dspark_chat.engine.pair import Pair, PairOptions
 from dspark_chat.engine.sampling import SamplingParams
 from dspark_chat.engine.scheduler import ScheduleConfig
@@ -16,16 +16,6 @@ from dspark_chat.engine.session import GenerateParams
 from dspark_chat.engine.textstream import TextStream
 
 GREEDY = SamplingParams(temperature=0.0)
-
-
-def finish(events) -> tuple[Done, list[Step]]:
-    steps = []
-    for ev in events:
-        if isinstance(ev, Step):
-            steps.append(ev)
-        else:
-            return ev, steps
-    raise AssertionError("no Done")
 
 
 @pytest.fixture(scope="module")
@@ -38,12 +28,12 @@ def test_second_turn_reuses_the_prefix_and_matches_a_fresh_session(pair):
     params = GenerateParams(max_tokens=24, sampling=GREEDY)
     messages = [{"role": "user", "content": "Name a fruit."}]
     session = pair.session()
-    first, _ = finish(stream_reply(session, messages, params))
+    first, _ = collect(stream_reply(session, messages, params))
     messages += [{"role": "assistant", "content": first.text}, {"role": "user", "content": "And a vegetable?"}]
-    second, _ = finish(stream_reply(session, messages, params))
+    second, _ = collect(stream_reply(session, messages, params))
     assert second.stats.reused_tokens > 0.5 * second.stats.prompt_tokens
     session.reset()
-    fresh, _ = finish(stream_reply(session, messages, params))
+    fresh, _ = collect(stream_reply(session, messages, params))
     assert fresh.stats.reused_tokens == 0
     assert fresh.tokens == second.tokens
 
@@ -62,20 +52,20 @@ def test_cancel_stops_between_rounds_and_leaves_the_session_usable(pair):
         else:
             done = ev
     assert done.reason == "cancelled" and steps == 2
-    again, _ = finish(session.generate(prompt, GenerateParams(max_tokens=30, sampling=GREEDY)))
+    again, _ = collect(session.generate(prompt, GenerateParams(max_tokens=30, sampling=GREEDY)))
     session.reset()
-    fresh, _ = finish(session.generate(prompt, GenerateParams(max_tokens=30, sampling=GREEDY)))
+    fresh, _ = collect(session.generate(prompt, GenerateParams(max_tokens=30, sampling=GREEDY)))
     assert again.tokens == fresh.tokens
 
 
 def test_max_tokens_and_stop_strings(pair):
     session = pair.session()
     prompt = chat_tokens(pair.target_model, [{"role": "user", "content": "List three colours, one per line."}])
-    limited, _ = finish(session.generate(prompt, GenerateParams(max_tokens=5, sampling=GREEDY)))
+    limited, _ = collect(session.generate(prompt, GenerateParams(max_tokens=5, sampling=GREEDY)))
     assert limited.reason == "length" and len(limited.tokens) == 5
-    full, _ = finish(session.generate(prompt, GenerateParams(max_tokens=60, sampling=GREEDY)))
+    full, _ = collect(session.generate(prompt, GenerateParams(max_tokens=60, sampling=GREEDY)))
     assert "\n" in full.text, "the test needs an answer spanning lines"
-    stopped, steps = finish(session.generate(prompt, GenerateParams(max_tokens=60, sampling=GREEDY, stop=["\n"])))
+    stopped, steps = collect(session.generate(prompt, GenerateParams(max_tokens=60, sampling=GREEDY, stop=["\n"])))
     assert stopped.reason == "stop"
     assert "\n" not in stopped.text
     assert stopped.text == full.text.split("\n")[0]
@@ -85,7 +75,7 @@ def test_max_tokens_and_stop_strings(pair):
 def test_streamed_pieces_add_up_to_the_text(pair):
     session = pair.session()
     prompt = raw_tokens(pair.target_model, "Café, naïve, 😀, ")
-    done, steps = finish(session.generate(prompt, GenerateParams(max_tokens=40, sampling=GREEDY)))
+    done, steps = collect(session.generate(prompt, GenerateParams(max_tokens=40, sampling=GREEDY)))
     assert "".join(s.text for s in steps) + done.tail == done.text
     assert done.text == pair.target_model.detokenize(done.tokens)
     flags = [f for s in steps for f in s.from_draft]
@@ -108,7 +98,7 @@ def test_prompt_larger_than_the_context_is_a_clear_error(smollm_q4):
         with pytest.raises(ContextOverflowError, match="context holds 256"):
             fit_to_context(p.target_model, long, 256, 32)
         with pytest.raises(ContextOverflowError):
-            finish(p.session().generate(raw_tokens(p.target_model, "word " * 600), GenerateParams(max_tokens=4)))
+            collect(p.session().generate(raw_tokens(p.target_model, "word " * 600), GenerateParams(max_tokens=4)))
 
 
 def test_old_turns_are_dropped_to_fit(smollm_q4):
@@ -126,6 +116,6 @@ def test_old_turns_are_dropped_to_fit(smollm_q4):
 def test_generation_stops_cleanly_when_the_window_fills(smollm_q4):
     with Pair(smollm_q4, "ngram", PairOptions(n_ctx=128, profile=False)) as p:
         prompt = raw_tokens(p.target_model, "one two three " * 30)
-        done, _ = finish(p.session().generate(prompt, GenerateParams(max_tokens=500, sampling=GREEDY)))
+        done, _ = collect(p.session().generate(prompt, GenerateParams(max_tokens=500, sampling=GREEDY)))
         assert done.reason == "context"
         assert len(prompt) + len(done.tokens) == p.target_ctx.n_ctx + 1  # the last token needs no KV slot

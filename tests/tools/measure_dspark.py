@@ -16,7 +16,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from dspark_chat.engine.events import Done, Step
+from dspark_chat.engine.events import Done, Step, collect
 from dspark_chat.engine.pair import Pair, PairOptions
 from dspark_chat.engine.sampling import SamplingParams
 from dspark_chat.engine.session import GenerateParams
@@ -30,13 +30,7 @@ CPU_DSPARK = synth.DFlashShape(n_layer=1, n_ff=512, n_head=8, n_head_kv=4, marko
 
 
 def generate(session, prompt, max_tokens) -> tuple[Done, list[Step]]:
-    steps = []
-    for ev in session.generate(prompt, GenerateParams(max_tokens, SamplingParams(temperature=0.0))):
-        if isinstance(ev, Step):
-            steps.append(ev)
-        else:
-            return ev, steps
-    raise RuntimeError("no result")
+    return collect(session.generate(prompt, GenerateParams(max_tokens, SamplingParams(temperature=0.0))))
 
 
 def measure(target: Path, drafter: Path, prompts: list[list[int]], max_tokens: int, options: PairOptions) -> dict:
