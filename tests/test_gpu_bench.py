@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from benchmarks import gpu_bench, gpu_files
+from benchmarks import gpu_bench, gpu_files, gpu_overlap
 
 ROW_FIELDS = ("alpha", "drafter_kind", "plain_tps", "dspark_tps", "llamacpp_tps", "acceptance_rate",
               "mean_accepted_len", "python_ms_per_round", "scheduler_verified_k", "identical_to_plain")
@@ -27,6 +27,17 @@ def test_tiny_run_writes_every_row(tmp_path):
     assert result["ngram_prompt_round_trip"]  # the repeated chain walk means the same tokens as text
     assert list(result["verify_curve"]["ms"]) == ["1", "2", "3"]  # n = 1 .. curve-max + 1
     assert "| dspark |" in (out / "summary.md").read_text()
+
+
+def test_overlap_probe_runs_on_tiny_files(tmp_path):
+    files = tmp_path / "files"
+    gpu_files.main(["--folder", str(files), "--shape", "tiny", "--alphas", "0.8"])
+    manifest = json.loads((files / "manifest.json").read_text())
+    res = gpu_overlap.measure(manifest["target"], manifest["model_drafters"]["a080"], 0, ns=(1, 3), js=(1, 2))
+    assert len(res["rows"]) == 4
+    for row in res["rows"]:
+        # on a CPU nothing overlaps (llama_decode computes before it returns): both orders cost about the same
+        assert row["overlapped_ms"] > 0 and row["serial_ms"] > 0
 
 
 def test_llamacpp_statistics_are_parsed():

@@ -8,6 +8,10 @@
 #   benchmarks/gpu/run.sh bench  CARRY WORK OUTDIR [gpu_bench args...]
 #                                             wait for the build, then build the synthetic files and measure
 #                                             (log: WORK/bench.log; results in OUTDIR)
+#   benchmarks/gpu/run.sh overlap CARRY WORK OUTDIR
+#                                             can the drafter run while the target verifies? (gpu_overlap.py)
+#   benchmarks/gpu/run.sh tests  CARRY WORK SMOLLM_GGUF [pytest args...]
+#                                             the lossless tests on the CUDA build, every pair on the GPU
 #
 # CARRY holds llama_cpp_python-0.3.36*.tar.gz (the sdist, vendored llama.cpp inside), the wheels the app needs
 # that the machine lacks (gguf, diskcache, platformdirs), and src.tar (`git archive HEAD` of this repository).
@@ -30,8 +34,8 @@ setup)
     tar xzf "$carry"/llama_cpp_python-0.3.36*.tar.gz -C "$sdist_dir" --strip-components=1
     tar xf "$carry/src.tar" -C "$work/src"
     for d in app engine models; do ln -sfn "$work/src/$d" "$work/pkg/dspark_chat/$d"; done
-    python3 -m pip install -q --no-index --no-deps --no-compile --target "$work/site" \
-        "$carry"/gguf-*.whl "$carry"/diskcache-*.whl "$carry"/platformdirs-*.whl
+    # every carried wheel: the app's (gguf, diskcache, platformdirs, jinja2) and pytest's for the `tests` step
+    python3 -m pip install -q --no-index --no-deps --no-compile --target "$work/site" "$carry"/*.whl
     ln -sfn "$build/bin" "$sdist_dir/llama_cpp/lib"
     # both in sessions of their own: they outlive this command while the machine stays warm
     setsid nohup "$0" _build "$carry" "$work" > "$work/build.log" 2>&1 < /dev/null &
@@ -70,6 +74,18 @@ bench)
         > "$work/bench.log" 2>&1 || true
     echo BENCH-DONE >> "$work/bench.log"
     ;;
+overlap)
+    eval "$(exports)"
+    cd "$work/src"
+    python3 -m benchmarks.gpu_overlap --folder "$work/files" --out "$4/overlap.json"
+    ;;
+tests)
+    smollm=$(realpath "$4"); shift 4
+    eval "$(exports)"
+    cd "$work/src"
+    DSPARK_TEST_GPU_LAYERS=99 DSPARK_TEST_SMOLLM="$smollm" DSPARK_TEST_MODELS="$work/test-models" \
+        python3 -m pytest -p no:cacheprovider "$@"
+    ;;
 *)
-    echo "usage: $0 setup|env|bench CARRY WORK [OUTDIR args...]" >&2; exit 2 ;;
+    echo "usage: $0 setup|env|bench|overlap|tests CARRY WORK [OUTDIR args...]" >&2; exit 2 ;;
 esac
