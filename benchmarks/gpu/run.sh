@@ -8,6 +8,8 @@
 #   benchmarks/gpu/run.sh bench  CARRY WORK OUTDIR [gpu_bench args...]
 #                                             wait for the build, then build the synthetic files and measure
 #                                             (log: WORK/bench.log; results in OUTDIR)
+#   benchmarks/gpu/run.sh all    CARRY WORK OUTDIR SMOLLM_GGUF
+#                                             bench (model, n-gram), overlap, tests, bench (DSpark), in turn
 #   benchmarks/gpu/run.sh overlap CARRY WORK OUTDIR
 #                                             can the drafter run while the target verifies? (gpu_overlap.py)
 #   benchmarks/gpu/run.sh tests  CARRY WORK SMOLLM_GGUF [pytest args...]
@@ -71,8 +73,23 @@ bench)
     eval "$(exports)"
     cd "$work/src"
     python3 -m benchmarks.gpu_bench all --folder "$work/files" --llama-bin "$build/bin" --out "$out" "$@" \
-        > "$work/bench.log" 2>&1 || true
+        >> "$work/bench.log" 2>&1 || true
     echo BENCH-DONE >> "$work/bench.log"
+    ;;
+all)
+    # the whole device run, in the order that keeps a stalled step from costing the others:
+    # model and n-gram rows, the overlap probe, the lossless tests on the GPU, then the native DSpark rows
+    out=$4; smollm=$5
+    "$0" bench "$carry" "$work" "$out/main" --kinds model ngram
+    "$0" overlap "$carry" "$work" "$out" > "$work/overlap.log" 2>&1 || true
+    for _ in $(seq 60); do [ -s "$smollm" ] && break; sleep 5; done
+    if [ -s "$smollm" ]; then
+        timeout 900 "$0" tests "$carry" "$work" "$smollm" -q -x tests/test_lossless.py tests/test_sampling.py \
+            tests/test_dspark.py tests/test_synth.py -k "not gemma" > "$work/tests.log" 2>&1 || true
+    fi
+    echo TESTS-DONE >> "$work/tests.log"
+    timeout 900 "$0" bench "$carry" "$work" "$out/dspark" --kinds dspark --no-curve || true
+    echo ALL-DONE >> "$work/bench.log"
     ;;
 overlap)
     eval "$(exports)"
@@ -87,5 +104,5 @@ tests)
         python3 -m pytest -p no:cacheprovider "$@"
     ;;
 *)
-    echo "usage: $0 setup|env|bench|overlap|tests CARRY WORK [OUTDIR args...]" >&2; exit 2 ;;
+    echo "usage: $0 setup|env|bench|all|overlap|tests CARRY WORK [OUTDIR args...]" >&2; exit 2 ;;
 esac
