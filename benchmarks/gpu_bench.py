@@ -274,7 +274,7 @@ def run_all(args) -> dict:
     ngram_prompt = tmodel.tokenize(ngram_text)
     round_trip = ngram_prompt[1:] == manifest["ngram_ids"]
     tmodel.close()
-    bin_dir = Path(args.llama_bin) if args.llama_bin else None
+    bin_dir = Path(args.llama_bin) if args.llama_bin and args.llamacpp else None
     if bin_dir and not (bin_dir / "llama-speculative-simple").exists():
         log(f"no llama-speculative-simple in {bin_dir}: llama.cpp rows skipped")
         bin_dir = None
@@ -415,6 +415,7 @@ def main(argv=None) -> int:
     a.add_argument("--device", help="device name for the report (default: nvidia-smi)")
     a.add_argument("--kinds", nargs="+", choices=("model", "ngram", "dspark"), default=["model", "ngram", "dspark"],
                    help="drafter kinds to measure (run in this order: model, n-gram, DSpark)")
+    a.add_argument("--no-llamacpp", dest="llamacpp", action="store_false", help="skip llama.cpp's runs")
     a.add_argument("--no-curve", dest="curve", action="store_false", help="skip T_verify(n) and llama-bench")
     a.add_argument("--stall-dump-s", type=float, default=180, help="Python stacks to the log while a row stalls")
     args = ap.parse_args(argv)

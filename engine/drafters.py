@@ -100,6 +100,11 @@ class ModelDrafter:
         behind = max(1, self._committed - len(self.kv))
         return self.cost(behind) + max(0, k - 1) * self.cost(1)
 
+    def expected_costs(self, k_max: int) -> np.ndarray:
+        """expected_cost(k) for k = 1..k_max (the scheduler asks every round)."""
+        behind = max(1, self._committed - len(self.kv))
+        return self.cost(behind) + np.arange(k_max) * self.cost(1)
+
     def observe_target(self, tokens, pos0, n_kept) -> None:
         self._committed = pos0 + n_kept + 1
 
@@ -164,6 +169,9 @@ class NgramDrafter:
 
     def expected_cost(self, k: int) -> float:
         return self._seconds
+
+    def expected_costs(self, k_max: int) -> np.ndarray:
+        return np.full(k_max, self._seconds)
 
     def observe_target(self, tokens, pos0, n_kept) -> None:
         pass

@@ -190,6 +190,10 @@ class DSparkDrafter:
         k = min(k, self.spec.max_drafts)
         return self.inject_cost(self._n_pending) + self.block_cost(self._block_tokens(k))
 
+    def expected_costs(self, k_max: int) -> np.ndarray:
+        ks = np.minimum(np.arange(1, k_max + 1), self.spec.max_drafts)
+        return self.inject_cost(self._n_pending) + self.block_cost.array()[self._block_tokens(ks)]
+
     # -- features from the target ---------------------------------------------------------------------------
     def observe_target(self, tokens: Sequence[int], pos0: int, n_kept: int) -> None:
         known = self._kv_len + self._n_pending

@@ -87,7 +87,7 @@ class Pair:
         self.calibration = Calibration()
         self._load_calibration()
         self.scheduler = Scheduler(self.verify_cost, draft_cost, options.schedule or ScheduleConfig(),
-                                   self.calibration)
+                                   self.calibration, getattr(self.drafter, "expected_costs", None))
         self._session: Session | None = None
         self._plain: Session | None = None
 

@@ -10,6 +10,8 @@
 #                                             (log: WORK/bench.log; results in OUTDIR)
 #   benchmarks/gpu/run.sh all    CARRY WORK OUTDIR SMOLLM_GGUF
 #                                             bench (model, n-gram), overlap, tests, bench (DSpark), in turn
+#   benchmarks/gpu/run.sh quick  CARRY WORK OUTDIR SMOLLM_GGUF
+#                                             dspark-chat rows only (ALPHAS="0 0.8" limits the files too), then tests
 #   benchmarks/gpu/run.sh overlap CARRY WORK OUTDIR
 #                                             can the drafter run while the target verifies? (gpu_overlap.py)
 #   benchmarks/gpu/run.sh tests  CARRY WORK SMOLLM_GGUF [pytest args...]
@@ -56,7 +58,7 @@ _files)
     # F16 synthetic files need no llama.cpp: written while it compiles
     eval "$(exports)"
     cd "$work/src"
-    python3 -m benchmarks.gpu_files --folder "$work/files"
+    python3 -m benchmarks.gpu_files --folder "$work/files" ${ALPHAS:+--alphas $ALPHAS}
     echo FILES-OK
     ;;
 env)
@@ -91,6 +93,18 @@ all)
     timeout 900 "$0" bench "$carry" "$work" "$out/dspark" --kinds dspark --no-curve || true
     echo ALL-DONE >> "$work/bench.log"
     ;;
+quick)
+    # a re-measure after an engine change, when device time is short: dspark-chat rows only (model and DSpark
+    # drafters at ALPHAS, no llama.cpp sweeps, no cost curve), then the lossless tests on the GPU
+    out=$4; smollm=$5
+    "$0" bench "$carry" "$work" "$out/quick" --kinds model dspark --no-curve --no-llamacpp \
+        ${ALPHAS:+--alphas $ALPHAS}
+    for _ in $(seq 60); do [ -s "$smollm" ] && break; sleep 5; done
+    timeout "${TESTS_TIMEOUT:-300}" "$0" tests "$carry" "$work" "$smollm" -q -rf --tb=line --maxfail=10 \
+        tests/test_lossless.py tests/test_sampling.py tests/test_dspark.py -k "not gemma" \
+        > "$work/tests.log" 2>&1 || true
+    echo TESTS-DONE >> "$work/tests.log"
+    ;;
 overlap)
     eval "$(exports)"
     cd "$work/src"
@@ -104,5 +118,5 @@ tests)
         python3 -m pytest -p no:cacheprovider "$@"
     ;;
 *)
-    echo "usage: $0 setup|env|bench|all|overlap|tests CARRY WORK [OUTDIR args...]" >&2; exit 2 ;;
+    echo "usage: $0 setup|env|bench|all|quick|overlap|tests CARRY WORK [OUTDIR args...]" >&2; exit 2 ;;
 esac
