@@ -115,3 +115,49 @@ def test_cost_curve_tracks_the_machine():
     for _ in range(100):
         curve.observe(1, 0.02)  # the machine got twice as slow
     assert curve(8) == pytest.approx(0.08, rel=0.05)
+
+
+# -- the per-token gate: plain Python for speed, checked against its numpy definition -------------------------
+
+from dspark_chat.engine.scheduler import LOOKAHEAD, MAX_TOKENS_PER_VERIFY  # noqa: E402
+
+
+
+def _ref_look(s, expected, reach, a_next, n, sunk, step):
+    vc = s.verify_cost.array(); best = 0.0
+    for j in range(1, LOOKAHEAD + 1):
+        if n + j + 1 > MAX_TOKENS_PER_VERIFY: break
+        gain = reach * sum(a_next**i for i in range(1, j + 1))
+        best = max(best, (expected + gain) / (sunk + j * step + vc[n + j + 1] + s.overhead))
+    return best
+def _ref_keep(s, confs, sunk, step):
+    a = s._accept_probs(np.asarray(confs)); e, c = s._curves(a, sunk)
+    a_next = float(a[-1]) if len(a) else s.acceptance
+    return _ref_look(s, e[-1], float(np.prod(a)), a_next, len(a), sunk, step) > float((e / c).max())
+def _ref_inc(s, confs, sunk, step):
+    a = s._accept_probs(np.asarray(confs)); e, c = s._curves(a[:-1], sunk)
+    without = float((e / c).max()); reach = float(np.prod(a[:-1])) * float(a[-1]); w = e[-1] + reach; n = len(a)
+    vc = s.verify_cost.array(); here = w / (sunk + vc[min(n + 1, MAX_TOKENS_PER_VERIFY)] + s.overhead)
+    return max(here, _ref_look(s, w, reach, float(a[-1]), n, sunk, step)) > without
+
+
+def test_fast_gate_decides_as_its_numpy_definition():
+    rng = np.random.default_rng(0)
+    disagree = 0
+    for _ in range(200):
+        cal = Calibration()
+        for _ in range(30):
+            cal.record(rng.random(8), int(rng.integers(0, 9)))
+        t1 = rng.uniform(0.002, 0.02)
+        vc = CostCurve({1: t1, 2: t1 * rng.uniform(1, 1.3), 9: t1 * rng.uniform(1.3, 2.5), 33: t1 * 3})
+        s = Scheduler(vc, lambda k: 0.0, ScheduleConfig(), cal)
+        s.overhead = rng.uniform(0, 0.001)
+        s._regime_accepted, s._regime_expected = rng.uniform(0, 5), rng.uniform(0, 5)
+        s.plan(16)
+        confs, step = [], t1 * rng.uniform(0.05, 0.6)
+        for i in range(16):
+            confs.append(float(rng.random() ** 0.3))
+            sunk = step * (i + 1)
+            disagree += s.include(confs, sunk, step) != _ref_inc(s, confs, sunk, step)
+            disagree += s.keep_drafting(confs, sunk, step) != _ref_keep(s, confs, sunk, step)
+    assert disagree == 0
