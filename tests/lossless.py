@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,8 +13,15 @@ from dspark_chat.engine.sampling import SamplingParams
 from dspark_chat.engine.session import GenerateParams, Session
 
 # Batched and single-token kernels round differently: two greedy decodings may split where the target's two best
-# logits are this close. Anything wider is a real bug.
-TIE_EPS = 0.02
+# logits are this close. Anything wider is a real bug. GPU kernels differ more: on an H100 (CUDA, SmolLM2 F16)
+# plain decoding itself emitted a token 0.031 below the argmax of its own batched pass (docs/benchmarks.md).
+ON_GPU = bool(os.environ.get("DSPARK_TEST_GPU_LAYERS"))
+TIE_EPS = 0.05 if ON_GPU else 0.02
+
+
+def allowed_splits(n_prompts: int, share: float) -> float:
+    """How many prompts may split at a near tie: a share of them, and on a GPU at least one (small sets)."""
+    return max(share * n_prompts, 1 if ON_GPU else 0)
 
 
 def greedy(session: Session, prompt: list[int], max_tokens: int) -> Done:

@@ -29,7 +29,7 @@ from dspark_chat.engine.scheduler import ScheduleConfig, Scheduler
 from dspark_chat.engine.session import GenerateParams
 from dspark_chat.engine.stats import GenerationStats
 
-from .lossless import TIE_EPS, assert_teacher_forced, explain_difference, greedy
+from .lossless import TIE_EPS, allowed_splits, assert_teacher_forced, explain_difference, greedy
 from .tools import synth
 
 GREEDY = SamplingParams(temperature=0.0)
@@ -110,7 +110,7 @@ def run_lossless(target, drafter, prompts, max_tokens, fixed, expect_mode):
                 assert gap < TIE_EPS, f"outputs split where the logits differ by {gap:.4f}"
                 differing += 1
             assert_teacher_forced(pair, prompt, spec.tokens)
-        assert differing <= MAX_DIFFERING * len(prompts), f"{differing} of {len(prompts)} differ"
+        assert differing <= allowed_splits(len(prompts), MAX_DIFFERING), f"{differing} of {len(prompts)} differ"
         if fixed:
             assert verified > 0, "forced drafting must exercise verification and rollback"
         return pair.drafter

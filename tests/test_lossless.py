@@ -14,7 +14,7 @@ from dspark_chat.engine.chat import chat_tokens, raw_tokens
 from dspark_chat.engine.pair import Pair, PairOptions
 from dspark_chat.engine.scheduler import ScheduleConfig
 
-from .lossless import TIE_EPS, assert_teacher_forced, explain_difference, greedy
+from .lossless import TIE_EPS, allowed_splits, assert_teacher_forced, explain_difference, greedy
 
 MAX_DIFFERING = 0.15  # share of prompts allowed to split at a near tie
 
@@ -34,7 +34,7 @@ def run_lossless(target, drafter, prompts, max_tokens, fixed):
                 assert gap < TIE_EPS, f"outputs split where the logits differ by {gap:.4f}"
                 differing.append(gap)
             assert_teacher_forced(pair, prompt, spec.tokens)
-        assert len(differing) <= MAX_DIFFERING * len(prompts), f"{len(differing)} of {len(prompts)} differ"
+        assert len(differing) <= allowed_splits(len(prompts), MAX_DIFFERING), f"{len(differing)} of {len(prompts)} differ"
         if fixed:
             assert verified > 0 and accepted > 0, "forced drafting must exercise verification"
         return len(differing), verified, accepted
