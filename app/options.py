@@ -15,7 +15,7 @@ from dspark_chat.engine.scheduler import ScheduleConfig
 # Sampling defaults follow llama.cpp's, so answers feel the same as in the tools people compare us with.
 DEFAULTS: dict[str, Any] = {
     "ctx_size": 4096,
-    "n_gpu_layers": 0,
+    "n_gpu_layers": -1,  # every layer on the GPU when the build has one (CPU builds ignore it), as Ollama does
     "threads": None,  # every core we may use
     "max_tokens": 512,
     "temperature": 0.8,
@@ -74,7 +74,7 @@ def add_model_options(p: argparse.ArgumentParser, drafter_default: str | None = 
                         "drafter), 'ngram' (prompt lookup), 'none' (plain decoding) or 'auto' (best compatible local "
                         "one; the default for a chosen --target)")
     g.add_argument("--ctx-size", type=int_at_least(MIN_CTX), metavar="N", help=f"context window in tokens (default {DEFAULTS['ctx_size']})")
-    g.add_argument("--n-gpu-layers", type=int_at_least(-1), metavar="N", help="layers offloaded to the GPU (-1: all; default 0)")
+    g.add_argument("--n-gpu-layers", type=int_at_least(-1), metavar="N", help="layers offloaded to the GPU (-1: all, the default; 0: none)")
     g.add_argument("--threads", type=int_at_least(1), metavar="N", help="CPU threads (default: all cores)")
     s = p.add_argument_group("speculation")
     s.add_argument("--draft-max", type=int_at_least(0), metavar="N", help=f"most drafts per round (default {DEFAULTS['draft_max']})")
