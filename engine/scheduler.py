@@ -130,10 +130,7 @@ class Scheduler:
         if self.config.fixed_draft is not None or self.probing:
             return True
         a = self._gate_probs(confidences)
-        expected, best = self._best_rate(a, sunk)
-        reach = 1.0
-        for x in a:
-            reach *= x
+        expected, best, reach = self._best_rate(a, sunk)
         a_next = a[-1] if a else self.acceptance
         return self._lookahead(expected, reach, a_next, len(a), sunk, step) > best
 
@@ -142,10 +139,8 @@ class Scheduler:
         if self.config.fixed_draft is not None or self.probing:
             return True
         a = self._gate_probs(confidences)
-        expected, without = self._best_rate(a[:-1], sunk)
-        reach = 1.0
-        for x in a:
-            reach *= x
+        expected, without, reach = self._best_rate(a[:-1], sunk)
+        reach *= a[-1]
         with_it = expected + reach
         n = len(a)
         here = with_it / (sunk + self._vc[min(n + 1, MAX_TOKENS_PER_VERIFY)] + self.overhead)
@@ -172,8 +167,8 @@ class Scheduler:
             self._gate_a.append(min(self._gate_table[b] * self._gate_factor, 0.995))
         return self._gate_a[: len(confidences)]
 
-    def _best_rate(self, a: list[float], sunk: float) -> tuple[float, float]:
-        """E(len(a)) and max over k = 0..len(a) of E(k) / C(k), as _curves would give them."""
+    def _best_rate(self, a: list[float], sunk: float) -> tuple[float, float, float]:
+        """E(len(a)), max over k = 0..len(a) of E(k) / C(k) (as _curves would give them), and prod(a)."""
         expected, reach = 1.0, 1.0
         vc, extra = self._vc, sunk + self.overhead
         best = expected / (extra + vc[1])
@@ -181,7 +176,7 @@ class Scheduler:
             reach *= x
             expected += reach
             best = max(best, expected / (extra + vc[min(k + 1, MAX_TOKENS_PER_VERIFY)]))
-        return expected, best
+        return expected, best, reach
 
     def _lookahead(self, expected: float, reach: float, a_next: float, n: int, sunk: float, step: float) -> float:
         """Best expected rate from drafting j = 1..LOOKAHEAD more tokens at a_next each."""
