@@ -72,6 +72,8 @@ def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     n = min(len(a), len(b))
     if n == 0:
         return 0
+    if isinstance(a, list) and isinstance(b, list) and a[:n] == b[:n]:
+        return n  # the usual case (a drafter one round behind): list equality runs in C, numpy would copy both
     x = np.asarray(a[:n]) != np.asarray(b[:n])
     hit = np.flatnonzero(x)
     return int(hit[0]) if hit.size else n

@@ -10,8 +10,14 @@ The protocol per round (the session drives it through the Drafter interface of `
   * observe_target: the target just decoded some tokens; copy the features of the kept ones (their rows of the
     target layers' inputs) into a pending buffer. Rolled-back positions are dropped here too.
   * draft: inject the pending features into the drafter's KV cache (one embeddings decode), then decode the block
-    (one token decode), read the argmax block and the confidences, and remove the block from the KV cache again.
+    (one token decode), read the argmax block (taken on the device) and the confidences, and remove the block
+    from the KV cache again.
 Injection is deferred to the next draft, so rounds where the scheduler decodes plainly cost no drafter work.
+
+Copying features costs every target decode (measured on an H100: 3.89 against 3.75 ms a step), so the session
+turns the copy off while the scheduler is not drafting (`capture_features`). Positions decoded meanwhile have no
+features; the drafter then restarts its KV cache at the first position it has features for again, a window of
+recent context instead of the whole conversation. Drafts only get worse for it, never wrong: the target verifies.
 Drafts are argmax (deterministic), so `Draft.dists` is None even in sampling mode: verification treats them as
 point masses, which keeps sampling exact whatever the scheduler cuts.
 """
@@ -167,18 +173,32 @@ class DSparkDrafter:
         self.inject_cost = inject_cost  # seconds to inject n positions of features
         self._width = target.model.n_embd
         self._eog = ctx.model.eog_mask
-        self._kv_len = 0  # positions [0, _kv_len) of the drafter's KV cache hold injected target features
+        # positions [_start, _kv_len) of the drafter's KV cache hold injected target features; _start > 0 after a
+        # stretch without features (see the module's docstring)
+        self._start = 0
+        self._kv_len = 0
         # features of positions [_kv_len, _kv_len + _n_pending), copied from the target, not yet injected
         self._pending = np.zeros((ctx.n_batch, len(spec.layer_ids) * self._width), dtype=np.float32)
         self._n_pending = 0
-        self._synced = True  # False after a gap in the target's features: drafting waits for a fresh prompt
         self.block_decodes = 0  # counted for tests: one per drafting round
         self.inject_decodes = 0
-        for layer in spec.layer_ids:
-            native.set_layer_input_output(target.ptr, layer, True)
+        self.capture_switches = 0
+        self._capturing = False
+        self.capture_features(True)
         native.set_causal_attention(ctx.ptr, spec.causal)
         if spec.has_confidence:
             native.set_nextn_output(ctx.ptr, True, masked=True)
+        # with a confidence head the logits are only needed for their argmax: taken on the device
+        self._device_argmax = spec.has_confidence and ctx.use_device_argmax()
+
+    def capture_features(self, on: bool) -> None:
+        """Whether the target's decodes copy the features this drafter reads (llama.cpp re-plans its graph
+        memory on every switch, so the session switches rarely)."""
+        if on != self._capturing:
+            for layer in self.spec.layer_ids:
+                native.set_layer_input_output(self.target.ptr, layer, on)
+            self._capturing = on
+            self.capture_switches += 1
 
     # -- planning -------------------------------------------------------------------------------------------
     def _block_tokens(self, k: int) -> int:
@@ -196,15 +216,15 @@ class DSparkDrafter:
 
     # -- features from the target ---------------------------------------------------------------------------
     def observe_target(self, tokens: Sequence[int], pos0: int, n_kept: int) -> None:
-        known = self._kv_len + self._n_pending
-        if pos0 > known:
-            # the target evaluated positions we never saw; features cannot be recovered until a new prompt
-            self._synced = False
+        if not self._capturing:  # this decode copied no features: whatever we held from pos0 on is stale
+            self._truncate(pos0)
             return
-        self._truncate(pos0)
-        if pos0 == 0:
-            self._synced = True
-        if n_kept <= 0 or not self._synced:
+        if pos0 > self._kv_len + self._n_pending:
+            # positions we have no features for lie before these: start a new window of context here
+            self._restart(pos0)
+        else:
+            self._truncate(pos0)
+        if n_kept <= 0:
             return
         done = 0
         while done < n_kept:
@@ -222,12 +242,21 @@ class DSparkDrafter:
 
     def _truncate(self, pos: int) -> None:
         """Forget features at positions >= pos (rollback, prefix reuse)."""
-        if pos < self._kv_len:
+        if pos <= self._start:
+            self._restart(pos)
+        elif pos < self._kv_len:
             self.ctx.remove_from(pos)
             self._kv_len = pos
             self._n_pending = 0
         else:
             self._n_pending = min(self._n_pending, pos - self._kv_len)
+
+    def _restart(self, pos: int) -> None:
+        """An empty window whose first position will be pos (llama.cpp lets an empty sequence start anywhere)."""
+        if self._kv_len > self._start:
+            self.ctx.clear()
+        self._start = self._kv_len = pos
+        self._n_pending = 0
 
     def _flush(self) -> None:
         if self._n_pending:
@@ -242,17 +271,19 @@ class DSparkDrafter:
         pos = len(history) - 1  # the pending token's position: the target's KV (and our features) cover [0, pos)
         self._truncate(pos)
         k = min(n_max, self.spec.max_drafts, self.ctx.n_ctx - pos - 1)
-        if k <= 0 or not self._synced or self._kv_len + self._n_pending != pos:
-            return Draft(seconds=time.perf_counter() - t0)
+        if k <= 0 or self._kv_len + self._n_pending != pos or pos <= self._start:
+            return Draft(seconds=time.perf_counter() - t0)  # no features for the positions before the block
         self._flush()
         n_block = self._block_tokens(k)
         block = np.full(n_block, self.spec.mask_id, dtype=np.int32)
         block[0] = history[-1]
-        logits = self.ctx.decode(block, pos, "all")
-        self.block_decodes += 1
         first = 0 if self.spec.anchor_first else 1
-        rows = logits[first : first + k]
-        tokens = rows.argmax(axis=1)
+        if self._device_argmax:
+            tokens = self.ctx.decode_argmax(block, pos)[first : first + k]
+        else:
+            rows = self.ctx.decode(block, pos, "all")[first : first + k]
+            tokens = rows.argmax(axis=1)
+        self.block_decodes += 1
         if self.spec.has_confidence:
             conf = native.nextn_output(self.ctx.ptr, n_block, self.ctx.model.n_embd)[first : first + k, 0].copy()
         else:
@@ -264,14 +295,12 @@ class DSparkDrafter:
 
     def reset(self) -> None:
         self.ctx.clear()
-        self._kv_len = 0
+        self._start = self._kv_len = 0
         self._n_pending = 0
-        self._synced = True
 
     def close(self) -> None:
         if self.target.ptr:
-            for layer in self.spec.layer_ids:
-                native.set_layer_input_output(self.target.ptr, layer, False)
+            self.capture_features(False)
         self.ctx.close()
 
 
@@ -292,11 +321,14 @@ def load_dspark_drafter(pair: "Pair", model: Model, n_ctx: int, threads: int, sa
     owns = "token_embd.weight" in _tensor_names(model.path)
     check_compatible(target, model, spec, owns)
     # a drafter without its own embeddings or LM head borrows the target's through ctx_other
-    ctx = Context(model, n_ctx, pair.options.n_batch, threads, other=pair.target_ctx)
+    ctx = Context(model, n_ctx, pair.options.n_batch, threads, other=pair.target_ctx,
+                  argmax_rows=spec.max_drafts + 1)
     try:
         # only batches a block decode really uses ([last token, masks...]), after one position: a batch wider
         # than the block, or a long prefix of plain tokens, is nothing the drafter is built to decode
-        block_cost = pair._costs(ctx, "drafter-block", say, outputs="all", max_batch=spec.max_drafts + 1, prefix=1)
+        on_device = spec.has_confidence and ctx.use_device_argmax()  # before profiling: it changes the cost
+        role = "drafter-block-argmax" if on_device else "drafter-block"
+        block_cost = pair._costs(ctx, role, say, outputs="all", max_batch=spec.max_drafts + 1, prefix=1)
         inject_cost = profile_injection(ctx, len(spec.layer_ids) * target.n_embd)
         drafter = DSparkDrafter(pair.target_ctx, ctx, spec, block_cost, inject_cost)
     except BaseException:

@@ -55,6 +55,15 @@ def default_threads() -> int:
     return max(1, n)
 
 
+def _raw_function(name: str, restype, argtypes: tuple):
+    """A second ctypes handle on a libllama function, typed our way (llama_cpp's handle keeps its own types)."""
+    return ctypes.CFUNCTYPE(restype, *argtypes)((name, ll.llama_cpp._lib))
+
+
+# the logits pointer as a plain address: cheaper than turning llama_cpp's float pointer into an address
+_get_logits_address = _raw_function("llama_get_logits", ctypes.c_void_p, (ctypes.c_void_p,))
+
+
 class Model:
     """A loaded GGUF model: weights, vocabulary and metadata."""
 
@@ -184,8 +193,10 @@ class Context:
         threads: int | None = None,
         embeddings: bool = False,
         other: "Context | None" = None,
+        argmax_rows: int = 1,
     ):
-        """other: a context whose model lends its tensors (native drafters without their own embeddings)."""
+        """other: a context whose model lends its tensors (native drafters without their own embeddings).
+        argmax_rows: outputs per decode that `use_device_argmax` must handle (llama.cpp sizes its graph by it)."""
         self.model = model
         threads = threads or default_threads()
         params = ll.llama_context_default_params()
@@ -198,6 +209,7 @@ class Context:
         params.swa_full = True  # rollback and prefix reuse need the whole window kept
         params.embeddings = embeddings
         params.no_perf = True
+        params.n_outputs_max_per_seq = max(1, min(argmax_rows, n_batch))
         if other is not None:
             params.ctx_other = other.ptr
         self._ptr = ll.llama_init_from_model(model._ptr, params)
@@ -220,6 +232,9 @@ class Context:
         self.n_decodes = 0  # counted for tests and the stats: decodes are what a round costs
         self.owner: object | None = None  # the session whose tokens the KV cache holds
         self._pending_out = 0  # outputs of the batch `submit` started
+        self._logits_addr: int | None = None  # where llama.cpp's logits buffer was last seen
+        self._logits_view = np.zeros((0, model.n_vocab), dtype=np.float32)
+        self._sampler = None  # a greedy sampler chain run by llama.cpp inside each decode (use_device_argmax)
 
     @property
     def ptr(self):
@@ -271,11 +286,36 @@ class Context:
     def _logits(self, n_out: int) -> np.ndarray | None:
         if n_out == 0:
             return None
-        ptr = ll.llama_get_logits(self._ptr)  # waits for the device
-        return np.ctypeslib.as_array(ptr, shape=(n_out, self.model.n_vocab))
+        addr = _get_logits_address(self._ptr)  # waits for the device
+        if not addr:
+            return None  # llama.cpp kept no logits (argmax on the device, see use_device_argmax)
+        if addr != self._logits_addr:
+            # llama.cpp moved its output buffer (it grows on demand): one view of a full batch's rows at the new
+            # address. Building a view costs more than a drafter's whole Python step, so it is kept.
+            rows = (ctypes.c_float * (self.n_batch * self.model.n_vocab)).from_address(addr)
+            self._logits_view = np.frombuffer(rows, dtype=np.float32).reshape(self.n_batch, self.model.n_vocab)
+            self._logits_addr = addr
+        return self._logits_view[:n_out]
 
     def _launch(self, tokens, pos0: int, outputs: str) -> int:
         n = len(tokens)
+        if n == 1:  # a drafter step or a plain step: scalar writes are a tenth of the array ones
+            self._tok[0] = tokens[0]
+            self._pos[0] = pos0
+            self._out[0] = outputs != "none"
+            n_out = int(outputs != "none")
+        else:
+            n_out = self._fill(tokens, pos0, n, outputs)
+        self._batch.n_tokens = n
+        rc = ll.llama_decode(self._ptr, self._batch)
+        self.n_decodes += 1
+        if rc == 1:
+            raise ContextOverflowError(f"context full: no KV slot for {n} tokens at position {pos0}")
+        if rc != 0:
+            raise DecodeError(f"llama_decode failed with code {rc} ({n} tokens at position {pos0})")
+        return n_out
+
+    def _fill(self, tokens, pos0: int, n: int, outputs: str) -> int:
         self._tok[:n] = tokens
         self._pos[:n] = np.arange(pos0, pos0 + n, dtype=np.int32)
         if outputs == "all":
@@ -287,14 +327,38 @@ class Context:
             if outputs == "last":
                 self._out[n - 1] = 1
                 n_out = 1
-        self._batch.n_tokens = n
-        rc = ll.llama_decode(self._ptr, self._batch)
-        self.n_decodes += 1
-        if rc == 1:
-            raise ContextOverflowError(f"context full: no KV slot for {n} tokens at position {pos0}")
-        if rc != 0:
-            raise DecodeError(f"llama_decode failed with code {rc} ({n} tokens at position {pos0})")
         return n_out
+
+    # -- argmax on the device ----------------------------------------------------------------------------------
+    def use_device_argmax(self) -> bool:
+        """Let llama.cpp take each output's argmax inside the decode (its backend sampling) instead of copying
+        every output's logits to the host. A native drafter's block of 16 would move 16 x n_vocab floats off the
+        GPU each round only to have their argmax taken by numpy. False when the backend cannot (then nothing
+        changes); afterwards `decode` returns no usable logits, only `decode_argmax` results."""
+        if self._sampler is not None:
+            return True
+        chain = ll.llama_sampler_chain_init(ll.llama_sampler_chain_default_params())
+        ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_greedy())
+        if not ll.llama_set_sampler(self._ptr, 0, chain):
+            ll.llama_sampler_free(chain)
+            return False
+        self._sampler = chain
+        return True
+
+    def decode_argmax(self, tokens: Sequence[int] | np.ndarray, pos0: int) -> np.ndarray:
+        """Evaluate one batch and return the argmax token of every position (on the device when it can)."""
+        n = len(tokens)
+        if n == 0 or n > self.n_batch:
+            raise ValueError(f"decode_argmax takes 1..{self.n_batch} tokens, got {n}")
+        if pos0 + n > self.n_ctx:
+            raise ContextOverflowError(
+                f"context full: {pos0 + n} tokens needed, the context holds {self.n_ctx} (raise --ctx-size)"
+            )
+        n_out = self._launch(tokens, pos0, "all")
+        if self._sampler is None:
+            return self._logits(n_out).argmax(axis=1)
+        get = ll.llama_get_sampled_token_ith  # the first call waits for the device
+        return np.array([get(self._ptr, i) for i in range(n_out)], dtype=np.int64)
 
     def decode_embeddings(self, rows: np.ndarray, pos0: int) -> None:
         """Evaluate one embedding row per position pos0.. (no outputs): how native drafters take target features.
@@ -344,6 +408,10 @@ class Context:
 
     def close(self) -> None:
         if getattr(self, "_ptr", None):
+            if self._sampler is not None:
+                ll.llama_set_sampler(self._ptr, 0, None)
+                ll.llama_sampler_free(self._sampler)
+                self._sampler = None
             ll.llama_batch_free(self._batch)
             self._free_embd_batch()
             ll.llama_free(self._ptr)

@@ -157,7 +157,9 @@ class Pair:
     def plain_session(self) -> Session:
         """Plain target decoding on the same KV cache (benchmarks, the lossless checks)."""
         if self._plain is None:
-            self._plain = Session(self.target_ctx, None, Scheduler(self.verify_cost, lambda k: 0.0, ScheduleConfig()))
+            # a native drafter's feature output stays off: plain decoding is measured as a target alone runs
+            self._plain = Session(self.target_ctx, None, Scheduler(self.verify_cost, lambda k: 0.0, ScheduleConfig()),
+                                  capture=getattr(self.drafter, "capture_features", None))
         return self._plain
 
     def close(self) -> None:

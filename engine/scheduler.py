@@ -20,6 +20,11 @@ LOOKAHEAD = 4  # drafts looked ahead when deciding to draft one more (cost curve
 PROBE_FIRST = 16  # rounds without verified drafts before probing the drafter again
 PROBE_MAX = 1024  # probes that do not pay get rarer, so their cost vanishes on long generations
 PROBE_DRAFTS = 4
+# Feature-reading drafters (native DSpark) make every target decode copy hidden states to the host. They are
+# wanted only around drafting: after FEATURES_IDLE rounds without a draft, until FEATURES_BEFORE_PROBE rounds
+# before the next probe (the drafter then sees at least that many recent positions).
+FEATURES_IDLE = 8
+FEATURES_BEFORE_PROBE = 8
 FREE_DRAFT = 0.02  # a drafter costing under 2% of a target step (n-gram lookup) is always consulted
 PRIOR_ACCEPTANCE = 0.6
 # Speculate only when the estimate beats a plain step by this much: estimates are noisy, plain steps are not.
@@ -60,6 +65,7 @@ class Scheduler:
         self._regime_accepted = 0.0  # decayed drafts accepted in recent rounds
         self._regime_expected = 0.0  # decayed drafts the estimates promised in those rounds
         self._since_spec = 0  # rounds since drafts were last verified
+        self._since_planned = 0  # rounds since plan() last asked for drafts
         self._probe_every = PROBE_FIRST
         self._gate_confs: list[float] = []  # the current draft's confidences, as the gate last saw them
         self._gate_a: list[float] = []  # and their acceptance estimates
@@ -72,6 +78,11 @@ class Scheduler:
         """A new prompt is a new regime: recent surprises say nothing about it."""
         self._regime_accepted = self._regime_expected = 0.0
 
+    def drafting_soon(self) -> bool:
+        """Will a drafter need the target's hidden states in the next rounds? (see FEATURES_IDLE)"""
+        return (self._since_planned < FEATURES_IDLE
+                or self._since_spec + FEATURES_BEFORE_PROBE >= self._probe_every)
+
     # -- before drafting ------------------------------------------------------------------------------------
     def plan(self, k_limit: int, block: bool = False) -> int:
         """How many tokens to draft this round (0: plain step). Uses the running acceptance, not yet the draft.
@@ -79,6 +90,11 @@ class Scheduler:
         block: the drafter pays for all its drafts up front in one decode (native DSpark), so the block size is
         decided here, as the best expected rate; autoregressive drafters get an upper bound and stop early.
         """
+        k = self._plan(k_limit, block)
+        self._since_planned = 0 if k else self._since_planned + 1
+        return k
+
+    def _plan(self, k_limit: int, block: bool) -> int:
         k_limit = min(k_limit, self.config.max_draft)
         self.probing = False
         self._gate_confs.clear()  # a new draft: the gate re-reads calibration and costs (see _gate_probs)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -34,10 +34,14 @@ class GenerateParams:
 
 
 class Session:
-    def __init__(self, target: Context, drafter: Drafter | None, scheduler: Scheduler):
+    def __init__(self, target: Context, drafter: Drafter | None, scheduler: Scheduler,
+                 capture: Callable[[bool], None] | None = None):
+        """capture: turns the target's hidden-state output on and off (a native DSpark drafter's
+        `capture_features`); a plain session on the same target passes it too, to keep it off."""
         self.target = target
         self.drafter = drafter
         self.scheduler = scheduler
+        self._capture = capture or getattr(drafter, "capture_features", None)
         self.tokens: list[int] = []  # committed tokens; the KV cache holds tokens[:-1]
         self._eog = target.model.eog_mask
         self.mode = drafter.kind if drafter else "plain"
@@ -52,6 +56,11 @@ class Session:
         self.tokens = []
         if self.drafter:
             self.drafter.reset()
+
+    def _want_features(self) -> None:
+        """Hidden states cost every target decode a copy to the host: only while drafting is near."""
+        if self._capture is not None:
+            self._capture(self.drafter is not None and self.scheduler.drafting_soon())
 
     # -- prompt ---------------------------------------------------------------------------------------------
     def _prefill(self, prompt: list[int], stats: GenerationStats) -> None:
@@ -74,6 +83,7 @@ class Session:
             fresh = prompt[keep:-1]
             # one target batch at a time: feature-reading drafters (DSpark) see each batch's hidden states
             step = self.target.n_batch
+            self._want_features()
             for start in range(0, len(fresh), step):
                 chunk = fresh[start : start + step]
                 self.target.decode(chunk, keep + start, "none")
@@ -121,6 +131,8 @@ class Session:
                 k = sched.choose(draft.confidences, draft.seconds, draft.dists is not None) if len(draft) else 0
             drafts = draft.tokens[:k]
             batch = [self.tokens[-1], *drafts]
+            if self._capture is not None:
+                self._want_features()
             t_v = time.perf_counter()
             logits = self.target.decode(batch, pos, "all" if k else "last")
             t_decoded = time.perf_counter()

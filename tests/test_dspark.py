@@ -240,6 +240,90 @@ def test_blocks_that_are_never_verified_stop_being_drafted():
     assert drafted_rounds < 60, drafted_rounds  # only the first rounds and rare probes
 
 
+# -- features only around drafting -------------------------------------------------------------------------------
+
+
+def _feed(pair, tokens, pos0, capture):
+    """One target batch as a session feeds it, with the feature copy on or off."""
+    pair.drafter.capture_features(capture)
+    pair.target_ctx.decode(tokens, pos0, "none")
+    pair.drafter.observe_target(tokens, pos0, len(tokens))
+
+
+def test_drafter_restarts_from_a_window_after_a_feature_gap(chain_pair):
+    """Positions decoded with the feature copy off leave a gap: the drafter drafts from the positions it has
+    features for (its KV cache then starts there), and drafts nothing when it has none."""
+    prompt = [1, 640]
+    with Pair(chain_pair.target, chain_pair.dspark_drafter, PairOptions(threads=THREADS, n_ctx=512)) as pair:
+        history = prompt + greedy(pair.plain_session(), prompt, 40).tokens
+        rng = np.random.default_rng(0)
+        drafter = pair.drafter
+
+        def fresh():
+            pair.session().reset()
+
+        fresh()
+        _feed(pair, history[:-1], 0, capture=True)
+        whole = drafter.draft(history, 8, GREEDY, rng, pair.scheduler)
+        fresh()
+        _feed(pair, history[:25], 0, capture=False)
+        _feed(pair, history[25:-1], 25, capture=True)
+        window = drafter.draft(history, 8, GREEDY, rng, pair.scheduler)
+        assert drafter._start == 25
+        # the chain drafter's proposals depend on the last token only: a window drafts what the whole context does
+        assert len(whole) == 8 and window.tokens == whole.tokens
+        fresh()
+        _feed(pair, history[:-1], 0, capture=False)
+        assert len(drafter.draft(history, 8, GREEDY, rng, pair.scheduler)) == 0
+        drafter.capture_features(True)
+
+
+def test_features_are_copied_only_around_drafting(synth_dir):
+    """A drafter that is never right stops being drafted; the target's feature copy is then switched off until a
+    probe is near, and the output stays the target's own. Plain sessions run with the copy off."""
+    pair_files = synth.build_chain_pair(synth_dir / "chain0", 0.0, tokenizer=synth.synthetic_tokenizer(4000),
+                                        drafter_shape=None)
+    prompt = [1, 900]
+    with Pair(pair_files.target, pair_files.dspark_drafter, PairOptions(threads=THREADS, n_ctx=1024)) as pair:
+        drafter = pair.drafter
+        spec = greedy(pair.session(), prompt, 400)
+        assert drafter.capture_switches >= 3, "off when drafting stopped, on again before a probe"
+        assert spec.tokens == greedy(pair.plain_session(), prompt, 400).tokens
+        assert not drafter._capturing, "plain decoding copies no features"
+
+
+def test_block_argmax_is_taken_on_the_device(smollm_f16, smollm_dspark, smollm_chat):
+    """With a confidence head only the argmax of the block's logits is needed: llama.cpp takes it inside the
+    decode. It must be the argmax the host takes from the logits of a second, identically fed context."""
+    from dspark_chat.engine.llama import Context
+
+    options = PairOptions(threads=THREADS, n_ctx=512, schedule=ScheduleConfig(fixed_draft=8))
+    with Pair(smollm_f16, smollm_dspark, options) as pair:
+        drafter = pair.drafter
+        assert drafter._device_argmax
+        session = pair.session()
+        collect(session.generate(smollm_chat[0], GenerateParams(max_tokens=8, sampling=GREEDY)))
+        history = list(session.tokens)
+        session.reset()
+        session._prefill(history, GenerationStats())  # every position's features, pending in one batch
+        pos = len(history) - 1
+        feats = drafter._pending[: drafter._n_pending].copy()
+        assert len(feats) == pos
+        block = np.full(8, drafter.spec.mask_id, dtype=np.int32)
+        block[0] = history[-1]
+        host_ctx = Context(drafter.ctx.model, 512, 512, THREADS, other=pair.target_ctx)
+        try:
+            dflash_bindings.set_causal_attention(host_ctx.ptr, drafter.spec.causal)
+            host_ctx.decode_embeddings(feats, 0)
+            host = host_ctx.decode(block, pos, "all").argmax(axis=1)
+        finally:
+            host_ctx.close()
+        drafter._flush()
+        on_device = drafter.ctx.decode_argmax(block, pos)
+        drafter.ctx.remove_from(pos)
+    assert on_device.tolist() == host.tolist()
+
+
 # -- sampling -----------------------------------------------------------------------------------------------------
 
 

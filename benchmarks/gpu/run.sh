@@ -10,6 +10,9 @@
 #                                             (log: WORK/bench.log; results in OUTDIR)
 #   benchmarks/gpu/run.sh all    CARRY WORK OUTDIR SMOLLM_GGUF
 #                                             bench (model, n-gram), overlap, tests, bench (DSpark), in turn
+#   benchmarks/gpu/run.sh full   CARRY WORK OUTDIR SMOLLM_GGUF
+#                                             the lossless tests (while the files are quantized), then every row
+#                                             of every drafter kind with llama.cpp's in one invocation
 #   benchmarks/gpu/run.sh quick  CARRY WORK OUTDIR SMOLLM_GGUF
 #                                             dspark-chat rows only (ALPHAS="0 0.8" limits the files too), then tests
 #   benchmarks/gpu/run.sh overlap CARRY WORK OUTDIR
@@ -93,6 +96,33 @@ all)
     timeout 900 "$0" bench "$carry" "$work" "$out/dspark" --kinds dspark --no-curve || true
     echo ALL-DONE >> "$work/bench.log"
     ;;
+full)
+    # the whole device run in one go, fastest order: once llama.cpp is built, the lossless tests run on the GPU
+    # while the CPU quantizes the files; then every dspark-chat and llama.cpp row in one invocation (DSpark last)
+    out=$4; smollm=$5
+    while ! grep -q "BUILD-OK" "$work/build.log"; do
+        if grep -q "Error\|error:" "$work/build.log"; then echo "build failed"; tail -30 "$work/build.log"; exit 1; fi
+        sleep 5
+    done
+    (
+        for _ in $(seq 60); do [ -s "$smollm" ] && break; sleep 5; done
+        timeout "${TESTS_TIMEOUT:-400}" "$0" tests "$carry" "$work" "$smollm" -q -rf --tb=line --maxfail=10 \
+            tests/test_lossless.py tests/test_sampling.py tests/test_dspark.py -k "not gemma and not without_layer_inputs" \
+            > "$work/tests.log" 2>&1 || true
+        echo TESTS-DONE >> "$work/tests.log"
+    ) &
+    while ! grep -q "FILES-OK" "$work/files.log"; do
+        if grep -q "Error\|Traceback" "$work/files.log"; then echo "files failed"; tail -30 "$work/files.log"; exit 1; fi
+        sleep 5
+    done
+    ( eval "$(exports)"; cd "$work/src"
+      python3 -m benchmarks.gpu_files --folder "$work/files" --quant Q4_K_M ${ALPHAS:+--alphas $ALPHAS} ) \
+        > "$work/quantize.log" 2>&1
+    wait  # the tests: nothing else may use the GPU while rows are timed
+    timeout "${BENCH_TIMEOUT:-1200}" "$0" bench "$carry" "$work" "$out/main" --kinds model ngram dspark \
+        ${ALPHAS:+--alphas $ALPHAS} || true
+    echo ALL-DONE >> "$work/bench.log"
+    ;;
 quick)
     # a re-measure after an engine change, when device time is short: dspark-chat rows only (model and DSpark
     # drafters at ALPHAS, no llama.cpp sweeps, no cost curve), then the lossless tests on the GPU
@@ -118,5 +148,5 @@ tests)
         python3 -m pytest -p no:cacheprovider "$@"
     ;;
 *)
-    echo "usage: $0 setup|env|bench|all|quick|overlap|tests CARRY WORK [OUTDIR args...]" >&2; exit 2 ;;
+    echo "usage: $0 setup|env|bench|all|full|quick|overlap|tests CARRY WORK [OUTDIR args...]" >&2; exit 2 ;;
 esac
