@@ -151,7 +151,6 @@ def python_row(target: str, drafter: str | None, prompt: list[int], max_tokens: 
             row["drafter_ms_block_16"] = 1e3 * drafter_obj.block_cost(16)
             row["drafter_ms_inject_1"] = 1e3 * drafter_obj.inject_cost(1)
             row["feature_capture_switches"] = drafter_obj.capture_switches
-            row["device_argmax"] = drafter_obj._device_argmax
         elif row["mode"] == "model":
             row["drafter_ms_per_token"] = 1e3 * drafter_obj.expected_cost(1)
         return row

@@ -10,8 +10,7 @@ The protocol per round (the session drives it through the Drafter interface of `
   * observe_target: the target just decoded some tokens; copy the features of the kept ones (their rows of the
     target layers' inputs) into a pending buffer. Rolled-back positions are dropped here too.
   * draft: inject the pending features into the drafter's KV cache (one embeddings decode), then decode the block
-    (one token decode), read the argmax block (taken on the device) and the confidences, and remove the block
-    from the KV cache again.
+    (one token decode), read the argmax block and the confidences, and remove the block from the KV cache again.
 Injection is deferred to the next draft, so rounds where the scheduler decodes plainly cost no drafter work.
 
 Copying features costs every target decode (measured on an H100: 3.89 against 3.75 ms a step), so the session
@@ -183,13 +182,12 @@ class DSparkDrafter:
         self.block_decodes = 0  # counted for tests: one per drafting round
         self.inject_decodes = 0
         self.capture_switches = 0
+        self._last_block = 0  # tokens in the last block decode
         self._capturing = False
         self.capture_features(True)
         native.set_causal_attention(ctx.ptr, spec.causal)
         if spec.has_confidence:
             native.set_nextn_output(ctx.ptr, True, masked=True)
-        # with a confidence head the logits are only needed for their argmax: taken on the device
-        self._device_argmax = spec.has_confidence and ctx.use_device_argmax()
 
     def capture_features(self, on: bool) -> None:
         """Whether the target's decodes copy the features this drafter reads (llama.cpp re-plans its graph
@@ -207,12 +205,14 @@ class DSparkDrafter:
     def expected_cost(self, k: int) -> float:
         if k <= 0:
             return 0.0
-        k = min(k, self.spec.max_drafts)
-        return self.inject_cost(self._n_pending) + self.block_cost(self._block_tokens(k))
+        return float(self.expected_costs(k)[-1])
 
     def expected_costs(self, k_max: int) -> np.ndarray:
         ks = np.minimum(np.arange(1, k_max + 1), self.spec.max_drafts)
-        return self.inject_cost(self._n_pending) + self.block_cost.array()[self._block_tokens(ks)]
+        n_block = self._block_tokens(ks)
+        # a block of another size than the last one pays the backend's shape change (see CostCurve)
+        change = np.where(n_block != self._last_block, self.block_cost.shape_change, 0.0)
+        return self.inject_cost(self._n_pending) + self.block_cost.array()[n_block] + change
 
     # -- features from the target ---------------------------------------------------------------------------
     def observe_target(self, tokens: Sequence[int], pos0: int, n_kept: int) -> None:
@@ -275,14 +275,14 @@ class DSparkDrafter:
             return Draft(seconds=time.perf_counter() - t0)  # no features for the positions before the block
         self._flush()
         n_block = self._block_tokens(k)
+        self._last_block = n_block
         block = np.full(n_block, self.spec.mask_id, dtype=np.int32)
         block[0] = history[-1]
         first = 0 if self.spec.anchor_first else 1
-        if self._device_argmax:
-            tokens = self.ctx.decode_argmax(block, pos)[first : first + k]
-        else:
-            rows = self.ctx.decode(block, pos, "all")[first : first + k]
-            tokens = rows.argmax(axis=1)
+        # the argmax is taken here, not by llama.cpp's backend sampling: on an H100 that made a block of 16 cost
+        # 5.74 ms against 4.98 ms, far more than the host's argmax over the copied logits (docs/benchmarks.md)
+        rows = self.ctx.decode(block, pos, "all")[first : first + k]
+        tokens = rows.argmax(axis=1)
         self.block_decodes += 1
         if self.spec.has_confidence:
             conf = native.nextn_output(self.ctx.ptr, n_block, self.ctx.model.n_embd)[first : first + k, 0].copy()
@@ -321,14 +321,11 @@ def load_dspark_drafter(pair: "Pair", model: Model, n_ctx: int, threads: int, sa
     owns = "token_embd.weight" in _tensor_names(model.path)
     check_compatible(target, model, spec, owns)
     # a drafter without its own embeddings or LM head borrows the target's through ctx_other
-    ctx = Context(model, n_ctx, pair.options.n_batch, threads, other=pair.target_ctx,
-                  argmax_rows=spec.max_drafts + 1)
+    ctx = Context(model, n_ctx, pair.options.n_batch, threads, other=pair.target_ctx)
     try:
         # only batches a block decode really uses ([last token, masks...]), after one position: a batch wider
         # than the block, or a long prefix of plain tokens, is nothing the drafter is built to decode
-        on_device = spec.has_confidence and ctx.use_device_argmax()  # before profiling: it changes the cost
-        role = "drafter-block-argmax" if on_device else "drafter-block"
-        block_cost = pair._costs(ctx, role, say, outputs="all", max_batch=spec.max_drafts + 1, prefix=1)
+        block_cost = pair._costs(ctx, "drafter-block", say, outputs="all", max_batch=spec.max_drafts + 1, prefix=1)
         inject_cost = profile_injection(ctx, len(spec.layer_ids) * target.n_embd)
         drafter = DSparkDrafter(pair.target_ctx, ctx, spec, block_cost, inject_cost)
     except BaseException:

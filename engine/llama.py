@@ -193,10 +193,8 @@ class Context:
         threads: int | None = None,
         embeddings: bool = False,
         other: "Context | None" = None,
-        argmax_rows: int = 1,
     ):
-        """other: a context whose model lends its tensors (native drafters without their own embeddings).
-        argmax_rows: outputs per decode that `use_device_argmax` must handle (llama.cpp sizes its graph by it)."""
+        """other: a context whose model lends its tensors (native drafters without their own embeddings)."""
         self.model = model
         threads = threads or default_threads()
         params = ll.llama_context_default_params()
@@ -209,7 +207,6 @@ class Context:
         params.swa_full = True  # rollback and prefix reuse need the whole window kept
         params.embeddings = embeddings
         params.no_perf = True
-        params.n_outputs_max_per_seq = max(1, min(argmax_rows, n_batch))
         if other is not None:
             params.ctx_other = other.ptr
         self._ptr = ll.llama_init_from_model(model._ptr, params)
@@ -234,7 +231,6 @@ class Context:
         self._pending_out = 0  # outputs of the batch `submit` started
         self._logits_addr: int | None = None  # where llama.cpp's logits buffer was last seen
         self._logits_view = np.zeros((0, model.n_vocab), dtype=np.float32)
-        self._sampler = None  # a greedy sampler chain run by llama.cpp inside each decode (use_device_argmax)
 
     @property
     def ptr(self):
@@ -288,7 +284,7 @@ class Context:
             return None
         addr = _get_logits_address(self._ptr)  # waits for the device
         if not addr:
-            return None  # llama.cpp kept no logits (argmax on the device, see use_device_argmax)
+            raise DecodeError("llama.cpp returned no logits")
         if addr != self._logits_addr:
             # llama.cpp moved its output buffer (it grows on demand): one view of a full batch's rows at the new
             # address. Building a view costs more than a drafter's whole Python step, so it is kept.
@@ -328,37 +324,6 @@ class Context:
                 self._out[n - 1] = 1
                 n_out = 1
         return n_out
-
-    # -- argmax on the device ----------------------------------------------------------------------------------
-    def use_device_argmax(self) -> bool:
-        """Let llama.cpp take each output's argmax inside the decode (its backend sampling) instead of copying
-        every output's logits to the host. A native drafter's block of 16 would move 16 x n_vocab floats off the
-        GPU each round only to have their argmax taken by numpy. False when the backend cannot (then nothing
-        changes); afterwards `decode` returns no usable logits, only `decode_argmax` results."""
-        if self._sampler is not None:
-            return True
-        chain = ll.llama_sampler_chain_init(ll.llama_sampler_chain_default_params())
-        ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_greedy())
-        if not ll.llama_set_sampler(self._ptr, 0, chain):
-            ll.llama_sampler_free(chain)
-            return False
-        self._sampler = chain
-        return True
-
-    def decode_argmax(self, tokens: Sequence[int] | np.ndarray, pos0: int) -> np.ndarray:
-        """Evaluate one batch and return the argmax token of every position (on the device when it can)."""
-        n = len(tokens)
-        if n == 0 or n > self.n_batch:
-            raise ValueError(f"decode_argmax takes 1..{self.n_batch} tokens, got {n}")
-        if pos0 + n > self.n_ctx:
-            raise ContextOverflowError(
-                f"context full: {pos0 + n} tokens needed, the context holds {self.n_ctx} (raise --ctx-size)"
-            )
-        n_out = self._launch(tokens, pos0, "all")
-        if self._sampler is None:
-            return self._logits(n_out).argmax(axis=1)
-        get = ll.llama_get_sampled_token_ith  # the first call waits for the device
-        return np.array([get(self._ptr, i) for i in range(n_out)], dtype=np.int64)
 
     def decode_embeddings(self, rows: np.ndarray, pos0: int) -> None:
         """Evaluate one embedding row per position pos0.. (no outputs): how native drafters take target features.
@@ -408,10 +373,6 @@ class Context:
 
     def close(self) -> None:
         if getattr(self, "_ptr", None):
-            if self._sampler is not None:
-                ll.llama_set_sampler(self._ptr, 0, None)
-                ll.llama_sampler_free(self._sampler)
-                self._sampler = None
             ll.llama_batch_free(self._batch)
             self._free_embd_batch()
             ll.llama_free(self._ptr)

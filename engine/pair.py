@@ -113,7 +113,8 @@ class Pair:
         if not self.options.profile:
             # a CPU-like guess: cost grows with n; the running scale corrects it within a few rounds
             return CostCurve({1: 0.01, 2: 0.018, 4: 0.03, 8: 0.05, 16: 0.09, 33: 0.18})
-        key = _file_key(ctx.model, role, outputs, ctx.n_ctx, ctx.threads, ctx.model.n_gpu_layers)
+        # "shape-change": curves cached before the shape-change cost was profiled are measured again
+        key = _file_key(ctx.model, role, outputs, ctx.n_ctx, ctx.threads, ctx.model.n_gpu_layers, "shape-change")
         cache = self.options.cache_dir / f"costs-{key}.json" if self.options.cache_dir else None
         if cache and cache.exists():
             try:

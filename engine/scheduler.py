@@ -33,6 +33,12 @@ ACCEPT_EMA = 0.05
 # Calibration is global and slow; text has regimes (a list being counted, code being copied). Recent rounds scale
 # the calibrated estimates by how they did against their own predictions, forgetting at this rate per round.
 REGIME_DECAY = 0.8
+# The plan is a model; what drafting rounds really yielded (tokens per second, drafting and Python included) is
+# the check on it. When recent drafting rounds made fewer tokens per second than plain steps, drafting stops until
+# a probe pays. Measured need: on an H100 at alpha 0.6 the model planned blocks that ran at 0.82x plain, because
+# real verify batches cost 1.2 ms more than the profile (the batch size changes every round).
+REALIZED_DECAY = 0.9  # weight of the previous drafting round in the realized rate
+REALIZED_MIN_ROUNDS = 4.0  # rounds of evidence (decayed) before the realized rate can overrule the plan
 OVERHEAD_EMA = 0.1
 
 
@@ -72,6 +78,8 @@ class Scheduler:
         self._gate_table: list[float] = []
         self._gate_factor = 1.0
         self._vc: list[float] = []
+        self._last_n = 1  # tokens in the last verify batch: another size costs verify_cost.shape_change more
+        self._realized = {True: [0.0, 0.0, 0.0], False: [0.0, 0.0, 0.0]}  # drafting? -> decayed tokens, s, rounds
         self.probing = False
 
     def start_generation(self) -> None:
@@ -107,14 +115,14 @@ class Scheduler:
             return k_limit
         ks = np.arange(1, k_limit + 1)
         expected = 1.0 + np.cumsum(self.acceptance**ks)
-        vc = self.verify_cost.array()
+        vc = self._verify_costs()
         # a gated block is verified up to about its expected accepted length, not whole: on flat (GPU) verify
         # curves a long block then costs little more than a short one
         verified = np.minimum(np.ceil(expected).astype(np.int64), ks + 1) if block else ks + 1
         cost = self._draft_costs(k_limit) + vc[verified] + self.overhead
         plain = 1.0 / (vc[1] + self.overhead)
         rates = expected / cost
-        if rates.max() > plain * (1.0 + MARGIN):
+        if rates.max() > plain * (1.0 + MARGIN) and not self._drafting_loses(plain):
             if not block:
                 return k_limit
             return int(ks[np.argmax(rates)])
@@ -123,6 +131,15 @@ class Scheduler:
         if ceiling.max() > plain and self._probe_due():
             return min(k_limit, PROBE_DRAFTS)
         return 0
+
+    def _drafting_loses(self, planned_plain_rate: float) -> bool:
+        """Did recent drafting rounds really make fewer tokens per second than plain steps do?"""
+        tokens, seconds, rounds = self._realized[True]
+        if rounds < REALIZED_MIN_ROUNDS or seconds <= 0.0:
+            return False
+        p_tokens, p_seconds, p_rounds = self._realized[False]
+        plain = p_tokens / p_seconds if p_rounds >= REALIZED_MIN_ROUNDS and p_seconds > 0 else planned_plain_rate
+        return tokens / seconds < plain
 
     def _draft_costs(self, k_max: int) -> np.ndarray:
         """Drafting seconds for k = 1..k_max: one call where the drafter can (this runs every round)."""
@@ -172,7 +189,7 @@ class Scheduler:
             table = self.calibration.table()
             self._gate_table = table.tolist()
             self._gate_factor = (self._regime_accepted + 1.0) / (self._regime_expected + 1.0)
-            self._vc = self.verify_cost.array().tolist()
+            self._vc = self._verify_costs().tolist()
         del known[n:]
         del self._gate_a[n:]
         nb = len(self._gate_table)
@@ -240,12 +257,31 @@ class Scheduler:
         """E(k) and C(k) for k = 0..len(a)."""
         expected = np.concatenate(([1.0], 1.0 + np.cumsum(np.cumprod(a))))
         ks = np.arange(0, len(a) + 1)
-        cost = sunk + self.verify_cost.array()[np.minimum(ks + 1, MAX_TOKENS_PER_VERIFY)] + self.overhead
+        cost = sunk + self._verify_costs()[np.minimum(ks + 1, MAX_TOKENS_PER_VERIFY)] + self.overhead
         return expected, cost
 
+    def _verify_costs(self) -> np.ndarray:
+        """Seconds to verify n tokens (index n) this round: a batch of another size than the last one's pays the
+        backend's shape change, so on GPUs a steady size beats one that wanders (plain steps included)."""
+        vc = self.verify_cost.array()
+        if self.verify_cost.shape_change <= 0.0:
+            return vc
+        vc = vc + self.verify_cost.shape_change
+        vc[self._last_n] -= self.verify_cost.shape_change
+        return vc
+
     # -- after verifying ------------------------------------------------------------------------------------
-    def observe(self, confidences: np.ndarray, k: int, n_accepted: int, verify_seconds: float, overhead: float) -> None:
-        self.verify_cost.observe(k + 1, verify_seconds)
+    def observe(self, confidences: np.ndarray, k: int, n_accepted: int, verify_seconds: float, overhead: float,
+                draft_seconds: float = 0.0) -> None:
+        drafting = bool(k or len(confidences))
+        got = self._realized[drafting]
+        got[0] = REALIZED_DECAY * got[0] + n_accepted + 1
+        got[1] = REALIZED_DECAY * got[1] + draft_seconds + verify_seconds + overhead
+        got[2] = REALIZED_DECAY * got[2] + 1.0
+        changed = k + 1 != self._last_n
+        # the running scale tracks the curve itself: the shape change is accounted for separately
+        self.verify_cost.observe(k + 1, verify_seconds - (self.verify_cost.shape_change if changed else 0.0))
+        self._last_n = min(k + 1, MAX_TOKENS_PER_VERIFY)
         self.overhead += OVERHEAD_EMA * (overhead - self.overhead)
         if k == 0 and len(confidences) == 0:
             self.overhead_plain += OVERHEAD_EMA * (overhead - self.overhead_plain)
@@ -253,9 +289,12 @@ class Scheduler:
             self._since_spec += 1
         else:
             if self.probing:
-                # did the probe pay? (tokens per verify second against a plain step)
-                paid = (n_accepted + 1) / max(verify_seconds, 1e-9) > 1.0 / self.verify_cost(1)
+                # did the probe pay? (tokens per second of the whole round, drafting included, against a plain step)
+                spent = draft_seconds + verify_seconds + overhead
+                paid = (n_accepted + 1) / max(spent, 1e-9) > 1.0 / self.verify_cost(1)
                 self._probe_every = PROBE_FIRST if paid else min(self._probe_every * 2, PROBE_MAX)
+                if paid:  # the drafting rounds that lost are history: the plan gets its chance again
+                    self._realized[True] = [0.0, 0.0, 0.0]
             self._since_spec = 0
             self.probing = False
         if k:

@@ -176,7 +176,7 @@ class Session:
                 stats.t_first = time.perf_counter()
             overhead = (time.perf_counter() - t_round) - draft.seconds - verify_s
             stats.overhead_s += overhead
-            sched.observe(draft.confidences, k, m, verify_s, overhead)
+            sched.observe(draft.confidences, k, m, verify_s, overhead, draft.seconds)
             if emit:
                 flags = [True] * min(m, len(emit)) + [False] * max(0, len(emit) - m)
                 yield Step(emit, pieces, flags, len(draft), k, m, stats)

@@ -292,38 +292,6 @@ def test_features_are_copied_only_around_drafting(synth_dir):
         assert not drafter._capturing, "plain decoding copies no features"
 
 
-def test_block_argmax_is_taken_on_the_device(smollm_f16, smollm_dspark, smollm_chat):
-    """With a confidence head only the argmax of the block's logits is needed: llama.cpp takes it inside the
-    decode. It must be the argmax the host takes from the logits of a second, identically fed context."""
-    from dspark_chat.engine.llama import Context
-
-    options = PairOptions(threads=THREADS, n_ctx=512, schedule=ScheduleConfig(fixed_draft=8))
-    with Pair(smollm_f16, smollm_dspark, options) as pair:
-        drafter = pair.drafter
-        assert drafter._device_argmax
-        session = pair.session()
-        collect(session.generate(smollm_chat[0], GenerateParams(max_tokens=8, sampling=GREEDY)))
-        history = list(session.tokens)
-        session.reset()
-        session._prefill(history, GenerationStats())  # every position's features, pending in one batch
-        pos = len(history) - 1
-        feats = drafter._pending[: drafter._n_pending].copy()
-        assert len(feats) == pos
-        block = np.full(8, drafter.spec.mask_id, dtype=np.int32)
-        block[0] = history[-1]
-        host_ctx = Context(drafter.ctx.model, 512, 512, THREADS, other=pair.target_ctx)
-        try:
-            dflash_bindings.set_causal_attention(host_ctx.ptr, drafter.spec.causal)
-            host_ctx.decode_embeddings(feats, 0)
-            host = host_ctx.decode(block, pos, "all").argmax(axis=1)
-        finally:
-            host_ctx.close()
-        drafter._flush()
-        on_device = drafter.ctx.decode_argmax(block, pos)
-        drafter.ctx.remove_from(pos)
-    assert on_device.tolist() == host.tolist()
-
-
 # -- sampling -----------------------------------------------------------------------------------------------------
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from benchmarks import gpu_bench, gpu_files, gpu_overlap
+from benchmarks import gpu_bench, gpu_files, gpu_overlap, gpu_shape_change
 
 ROW_FIELDS = ("alpha", "drafter_kind", "plain_tps", "dspark_tps", "llamacpp_tps", "acceptance_rate",
               "mean_accepted_len", "python_ms_per_round", "scheduler_verified_k", "identical_to_plain")
@@ -38,6 +38,16 @@ def test_overlap_probe_runs_on_tiny_files(tmp_path):
     for row in res["rows"]:
         # on a CPU nothing overlaps (llama_decode computes before it returns): both orders cost about the same
         assert row["overlapped_ms"] > 0 and row["serial_ms"] > 0
+
+
+def test_shape_change_probe_runs_on_tiny_files(tmp_path):
+    files = tmp_path / "files"
+    gpu_files.main(["--folder", str(files), "--shape", "tiny", "--alphas", "0.6"])
+    out = tmp_path / "shape.json"
+    assert gpu_shape_change.main(["--folder", str(files), "--n-gpu-layers", "0", "--out", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert set(res) == {"same_n", "varying_n", "after_drafter_step", "after_3_drafter_steps"}
+    assert sorted(res["same_n"]) == ["1", "2", "3", "4", "5", "6"] and all(t > 0 for t in res["varying_n"].values())
 
 
 def test_llamacpp_statistics_are_parsed():

@@ -161,3 +161,38 @@ def test_fast_gate_decides_as_its_numpy_definition():
             disagree += s.include(confs, sunk, step) != _ref_inc(s, confs, sunk, step)
             disagree += s.keep_drafting(confs, sunk, step) != _ref_keep(s, confs, sunk, step)
     assert disagree == 0
+
+
+def test_drafting_that_really_loses_stops_until_a_probe_pays():
+    """The plan believes in the drafter (acceptance 0.9), but the rounds it drafts really take twice what the curve
+    says (a machine where verify batches cost more than profiled): the realized tokens per second overrule the
+    plan; a probe that pays gives the plan its chance again."""
+    step = 0.1 * H100_8B_Q4(1)
+    sched = Scheduler(H100_8B_Q4, lambda k: k * step, ScheduleConfig(), trained_calibration(0.9, 0.9))
+    sched.acceptance = 0.9
+    plans = []
+    for _ in range(40):
+        k = sched.plan(8)
+        plans.append(k)
+        if k:  # two tokens per round, in three plain steps' time
+            sched.observe(np.full(k, 0.9), k, 1, 3 * H100_8B_Q4(1) - k * step, 0.0, k * step)
+        else:
+            sched.observe(np.zeros(0), 0, 0, H100_8B_Q4(1), 0.0)
+    assert all(plans[:4]) and plans.count(0) > 20, plans
+    while not sched.plan(8):  # the next probe
+        sched.observe(np.zeros(0), 0, 0, H100_8B_Q4(1), 0.0)
+    sched.observe(np.full(PROBE_DRAFTS, 0.9), PROBE_DRAFTS, PROBE_DRAFTS, H100_8B_Q4(5), 0.0, 4 * step)
+    assert sched.plan(8) > 0
+
+
+def test_a_batch_of_another_size_pays_the_shape_change():
+    """On GPUs a decode of another batch size than the previous one costs more (graph rebuild); the planner's
+    costs include it for every size but the last, and the running scale learns the curve without it."""
+    curve = CostCurve(dict(H100_8B_Q4.points), shape_change=1.2 * MS)
+    sched = Scheduler(curve, lambda k: 0.0, ScheduleConfig())
+    costs = sched._verify_costs()
+    assert costs[1] == pytest.approx(curve(1)) and costs[5] == pytest.approx(curve(5) + 1.2 * MS)
+    sched.observe(np.full(4, 0.9), 4, 4, curve(5) + 1.2 * MS, 0.0)
+    assert curve.scale == pytest.approx(1.0)
+    costs = sched._verify_costs()
+    assert costs[5] == pytest.approx(curve(5)) and costs[1] == pytest.approx(curve(1) + 1.2 * MS)

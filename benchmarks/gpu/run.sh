@@ -12,11 +12,14 @@
 #                                             bench (model, n-gram), overlap, tests, bench (DSpark), in turn
 #   benchmarks/gpu/run.sh full   CARRY WORK OUTDIR SMOLLM_GGUF
 #                                             the lossless tests (while the files are quantized), then every row
-#                                             of every drafter kind with llama.cpp's in one invocation
+#                                             of every drafter kind with llama.cpp's in one invocation, then
+#                                             the shape-change probe
 #   benchmarks/gpu/run.sh quick  CARRY WORK OUTDIR SMOLLM_GGUF
 #                                             dspark-chat rows only (ALPHAS="0 0.8" limits the files too), then tests
 #   benchmarks/gpu/run.sh overlap CARRY WORK OUTDIR
 #                                             can the drafter run while the target verifies? (gpu_overlap.py)
+#   benchmarks/gpu/run.sh shape  CARRY WORK OUTDIR
+#                                             does a change of batch size cost? (gpu_shape_change.py)
 #   benchmarks/gpu/run.sh tests  CARRY WORK SMOLLM_GGUF [pytest args...]
 #                                             the lossless tests on the CUDA build, every pair on the GPU
 #
@@ -121,6 +124,7 @@ full)
     wait  # the tests: nothing else may use the GPU while rows are timed
     timeout "${BENCH_TIMEOUT:-1200}" "$0" bench "$carry" "$work" "$out/main" --kinds model ngram dspark \
         ${ALPHAS:+--alphas $ALPHAS} || true
+    "$0" shape "$carry" "$work" "$out" > "$work/shape.log" 2>&1 || true
     echo ALL-DONE >> "$work/bench.log"
     ;;
 quick)
@@ -135,6 +139,11 @@ quick)
         > "$work/tests.log" 2>&1 || true
     echo TESTS-DONE >> "$work/tests.log"
     ;;
+shape)
+    eval "$(exports)"
+    cd "$work/src"
+    python3 -m benchmarks.gpu_shape_change --folder "$work/files" --out "$4/shape.json"
+    ;;
 overlap)
     eval "$(exports)"
     cd "$work/src"
@@ -148,5 +157,5 @@ tests)
         python3 -m pytest -p no:cacheprovider "$@"
     ;;
 *)
-    echo "usage: $0 setup|env|bench|all|full|quick|overlap|tests CARRY WORK [OUTDIR args...]" >&2; exit 2 ;;
+    echo "usage: $0 setup|env|bench|all|full|quick|overlap|shape|tests CARRY WORK [OUTDIR args...]" >&2; exit 2 ;;
 esac
