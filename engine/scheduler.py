@@ -180,7 +180,8 @@ class Scheduler:
         return max(here, self._lookahead(with_it, reach, a[-1], n, sunk, step)) > without
 
     def _gate_probs(self, confidences) -> list[float]:
-        """_accept_probs as a list, computing only positions not seen in this draft's earlier calls."""
+        """a_i for each confidence (the calibration, scaled by how recent rounds did against it), as a list,
+        computing only positions not seen in this draft's earlier calls."""
         known = self._gate_confs
         n = 0
         while n < len(known) and n < len(confidences) and known[n] == confidences[n]:
@@ -201,7 +202,7 @@ class Scheduler:
         return self._gate_a[: len(confidences)]
 
     def _best_rate(self, a: list[float], sunk: float) -> tuple[float, float, float]:
-        """E(len(a)), max over k = 0..len(a) of E(k) / C(k) (as _curves would give them), and prod(a)."""
+        """E(len(a)), max over k = 0..len(a) of E(k) / C(k), and prod(a)."""
         expected, reach = 1.0, 1.0
         vc, extra = self._vc, sunk + self.overhead
         best = expected / (extra + vc[1])
@@ -237,28 +238,23 @@ class Scheduler:
             return n
         if self.config.fixed_draft is not None:
             return min(n, self.config.fixed_draft)
-        a = self._accept_probs(confidences)
-        expected, cost = self._curves(a, sunk)
-        rates = expected / cost
-        k = int(np.argmax(rates))
-        if rates[k] < rates[0] * (1.0 + MARGIN):
+        # plain Python over the gate's cached estimates (this runs every round; numpy's per-call cost showed)
+        a = self._gate_probs(confidences)
+        vc, extra = self._vc, sunk + self.overhead
+        expected = reach = 1.0
+        rate0 = best = expected / (extra + vc[1])
+        k = 0
+        for i, x in enumerate(a, start=1):
+            reach *= x
+            expected += reach
+            rate = expected / (extra + vc[min(i + 1, MAX_TOKENS_PER_VERIFY)])
+            if rate > best:
+                best, k = rate, i
+        if best < rate0 * (1.0 + MARGIN):
             k = 0
         if k == 0 and self._probe_due():
             k = min(n, PROBE_DRAFTS)
         return k
-
-    def _accept_probs(self, confidences) -> np.ndarray:
-        """a_i for each confidence: the calibration, scaled by how recent rounds did against it."""
-        a = self.calibration.estimate(np.asarray(confidences))
-        factor = (self._regime_accepted + 1.0) / (self._regime_expected + 1.0)
-        return np.minimum(a * factor, 0.995)
-
-    def _curves(self, a: np.ndarray, sunk: float) -> tuple[np.ndarray, np.ndarray]:
-        """E(k) and C(k) for k = 0..len(a)."""
-        expected = np.concatenate(([1.0], 1.0 + np.cumsum(np.cumprod(a))))
-        ks = np.arange(0, len(a) + 1)
-        cost = sunk + self._verify_costs()[np.minimum(ks + 1, MAX_TOKENS_PER_VERIFY)] + self.overhead
-        return expected, cost
 
     def _verify_costs(self) -> np.ndarray:
         """Seconds to verify n tokens (index n) this round: a batch of another size than the last one's pays the
@@ -297,21 +293,22 @@ class Scheduler:
                     self._realized[True] = [0.0, 0.0, 0.0]
             self._since_spec = 0
             self.probing = False
+        # the estimates the gate and `choose` used for this draft, before this round changes calibration and regime
+        predicted = self._gate_probs(confidences) if len(confidences) else []
         if k:
-            predicted = self._accept_probs(confidences[:k])
             reached = min(k, n_accepted + 1)
             self._regime_accepted = REGIME_DECAY * self._regime_accepted + n_accepted
-            self._regime_expected = REGIME_DECAY * self._regime_expected + float(predicted[:reached].sum())
+            self._regime_expected = REGIME_DECAY * self._regime_expected + sum(predicted[:reached])
             self.calibration.record(confidences[:k], n_accepted)
-            reached = min(k, n_accepted + 1)
             for i in range(reached):
                 self.acceptance += ACCEPT_EMA * ((1.0 if i < n_accepted else 0.0) - self.acceptance)
         if n_accepted == k < len(confidences):
             # drafted but cut before verification: the calibrated estimate is all we learn about that position.
             # Without this a drafter whose every block is cut (nothing ever verified) keeps the planner's belief
             # where it was and keeps paying for blocks (measured: a native drafter at alpha 0 ran at 0.90x plain)
-            a_cut = float(self._accept_probs(confidences[k : k + 1])[0])
-            self.acceptance += ACCEPT_EMA * (a_cut - self.acceptance)
+            self.acceptance += ACCEPT_EMA * (predicted[k] - self.acceptance)
+        self._gate_confs.clear()  # calibration, regime and costs changed: the next draft's estimates are new
+        self._gate_a.clear()
 
     def estimated_speedup(self, stats) -> float | None:
         """The engine's own time for these tokens against what plain steps would cost on this machine now

@@ -119,8 +119,22 @@ def test_cost_curve_tracks_the_machine():
 
 # -- the per-token gate: plain Python for speed, checked against its numpy definition -------------------------
 
-from dspark_chat.engine.scheduler import LOOKAHEAD, MAX_TOKENS_PER_VERIFY  # noqa: E402
+from dspark_chat.engine.scheduler import LOOKAHEAD, MARGIN, MAX_TOKENS_PER_VERIFY, REGIME_DECAY  # noqa: E402
 
+
+def _ref_accept_probs(s, confidences):
+    """a_i for each confidence: the calibration, scaled by how recent rounds did against it."""
+    a = s.calibration.estimate(np.asarray(confidences))
+    factor = (s._regime_accepted + 1.0) / (s._regime_expected + 1.0)
+    return np.minimum(a * factor, 0.995)
+
+
+def _ref_curves(s, a, sunk):
+    """E(k) and C(k) for k = 0..len(a)."""
+    expected = np.concatenate(([1.0], 1.0 + np.cumsum(np.cumprod(a))))
+    ks = np.arange(0, len(a) + 1)
+    cost = sunk + s._verify_costs()[np.minimum(ks + 1, MAX_TOKENS_PER_VERIFY)] + s.overhead
+    return expected, cost
 
 
 def _ref_look(s, expected, reach, a_next, n, sunk, step):
@@ -131,11 +145,11 @@ def _ref_look(s, expected, reach, a_next, n, sunk, step):
         best = max(best, (expected + gain) / (sunk + j * step + vc[n + j + 1] + s.overhead))
     return best
 def _ref_keep(s, confs, sunk, step):
-    a = s._accept_probs(np.asarray(confs)); e, c = s._curves(a, sunk)
+    a = _ref_accept_probs(s, confs); e, c = _ref_curves(s, a, sunk)
     a_next = float(a[-1]) if len(a) else s.acceptance
     return _ref_look(s, e[-1], float(np.prod(a)), a_next, len(a), sunk, step) > float((e / c).max())
 def _ref_inc(s, confs, sunk, step):
-    a = s._accept_probs(np.asarray(confs)); e, c = s._curves(a[:-1], sunk)
+    a = _ref_accept_probs(s, confs); e, c = _ref_curves(s, a[:-1], sunk)
     without = float((e / c).max()); reach = float(np.prod(a[:-1])) * float(a[-1]); w = e[-1] + reach; n = len(a)
     vc = s.verify_cost.array(); here = w / (sunk + vc[min(n + 1, MAX_TOKENS_PER_VERIFY)] + s.overhead)
     return max(here, _ref_look(s, w, reach, float(a[-1]), n, sunk, step)) > without
@@ -160,6 +174,37 @@ def test_fast_gate_decides_as_its_numpy_definition():
             sunk = step * (i + 1)
             disagree += s.include(confs, sunk, step) != _ref_inc(s, confs, sunk, step)
             disagree += s.keep_drafting(confs, sunk, step) != _ref_keep(s, confs, sunk, step)
+    assert disagree == 0
+
+
+def test_fast_choose_and_observe_follow_their_numpy_definitions():
+    """`choose` (how many drafts to verify) and `observe`'s regime update run in plain Python over the gate's
+    cached estimates; they must decide and learn as the numpy definitions do, round after round."""
+    rng = np.random.default_rng(1)
+    disagree = 0
+    for _ in range(100):
+        t1 = rng.uniform(0.002, 0.02)
+        vc = CostCurve({1: t1, 2: t1 * rng.uniform(1, 1.3), 9: t1 * rng.uniform(1.3, 2.5), 33: t1 * 3},
+                       shape_change=t1 * rng.choice([0.0, 0.3]))
+        s = Scheduler(vc, lambda k: 0.0, ScheduleConfig(), trained_calibration(0.7, 0.6, rounds=30))
+        s.overhead = rng.uniform(0, 0.001)
+        for _ in range(10):
+            s.plan(16, block=True)
+            confs = rng.random(int(rng.integers(1, 17))) ** 0.3
+            sunk = t1 * rng.uniform(0.1, 1.5)
+            a = _ref_accept_probs(s, confs)
+            e, c = _ref_curves(s, a, sunk)
+            rates = e / c
+            ref = int(np.argmax(rates))
+            ref = 0 if rates[ref] < rates[0] * (1.0 + MARGIN) else ref
+            k = s.choose(confs, sunk)
+            disagree += k != ref and not s.probing
+            m = int(rng.integers(0, k + 1))
+            expected_before = s._regime_expected
+            s.observe(confs, k, m, vc(k + 1), 0.0)
+            if k:
+                want = REGIME_DECAY * expected_before + float(a[: min(k, m + 1)].sum())
+                disagree += abs(s._regime_expected - want) > 1e-9
     assert disagree == 0
 
 
