@@ -41,6 +41,11 @@ class Calibration:
         self._prior_b = 1.0 + prior_trials * (1.0 - centers)
         self._table: np.ndarray | None = None
 
+    def bucket(self, confidence: float) -> int:
+        """`buckets` for one confidence, without numpy (the gate asks once per drafted token)."""
+        n = self.n_buckets
+        return min(int(min(max(float(confidence), 0.0), 1.0) * n), n - 1)
+
     def buckets(self, confidences: np.ndarray) -> np.ndarray:
         c = np.clip(np.asarray(confidences, dtype=np.float64), 0.0, 1.0)
         return np.minimum((c * self.n_buckets).astype(np.int64), self.n_buckets - 1)
@@ -64,9 +69,8 @@ class Calibration:
         if n_reached == 0:
             return
         # a few positions a round: a Python loop beats numpy's scatter-add here
-        n = self.n_buckets
         for i in range(n_reached):
-            b = min(int(min(max(float(confidences[i]), 0.0), 1.0) * n), n - 1)
+            b = self.bucket(confidences[i])
             self.tried[b] += 1.0
             if i < n_accepted:
                 self.accepted[b] += 1.0

@@ -193,12 +193,11 @@ class Scheduler:
             self._vc = self._verify_costs().tolist()
         del known[n:]
         del self._gate_a[n:]
-        nb = len(self._gate_table)
+        bucket = self.calibration.bucket
         for c in confidences[n:]:
             c = float(c)
-            b = min(int(min(max(c, 0.0), 1.0) * nb), nb - 1)
             known.append(c)
-            self._gate_a.append(min(self._gate_table[b] * self._gate_factor, 0.995))
+            self._gate_a.append(min(self._gate_table[bucket(c)] * self._gate_factor, 0.995))
         return self._gate_a[: len(confidences)]
 
     def _best_rate(self, a: list[float], sunk: float) -> tuple[float, float, float]:
