@@ -245,10 +245,7 @@ class Context:
         n = len(tokens)
         if n == 0:
             return None
-        if pos0 + n > self.n_ctx:
-            raise ContextOverflowError(
-                f"context full: {pos0 + n} tokens needed, the context holds {self.n_ctx} (raise --ctx-size)"
-            )
+        self._check_room(pos0, n)
         if n > self.n_batch:
             if outputs == "all":
                 raise ValueError("outputs='all' needs the tokens to fit one batch")
@@ -266,15 +263,18 @@ class Context:
         n = len(tokens)
         if n == 0 or n > self.n_batch:
             raise ValueError(f"submit takes 1..{self.n_batch} tokens, got {n}")
-        if pos0 + n > self.n_ctx:
-            raise ContextOverflowError(
-                f"context full: {pos0 + n} tokens needed, the context holds {self.n_ctx} (raise --ctx-size)"
-            )
+        self._check_room(pos0, n)
         self._pending_out = self._launch(tokens, pos0, outputs)
 
     def result(self) -> np.ndarray | None:
         """Logits of the batch `submit` started, as `decode` returns them (waits for the device)."""
         return self._logits(self._pending_out)
+
+    def _check_room(self, pos0: int, n: int) -> None:
+        if pos0 + n > self.n_ctx:
+            raise ContextOverflowError(
+                f"context full: {pos0 + n} tokens needed, the context holds {self.n_ctx} (raise --ctx-size)"
+            )
 
     def _decode_chunk(self, tokens, pos0: int, outputs: str) -> np.ndarray | None:
         return self._logits(self._launch(tokens, pos0, outputs))
@@ -331,10 +331,7 @@ class Context:
         A dflash model writes the features into its KV cache; llama.cpp takes rows of the model's encoder width.
         """
         n, width = rows.shape
-        if pos0 + n > self.n_ctx:
-            raise ContextOverflowError(
-                f"context full: {pos0 + n} positions needed, the context holds {self.n_ctx} (raise --ctx-size)"
-            )
+        self._check_room(pos0, n)
         if self._embd_batch is None or self._embd_rows.shape[1] != width:
             self._free_embd_batch()
             self._embd_batch = ll.llama_batch_init(self.n_batch, width, 1)

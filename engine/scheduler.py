@@ -163,7 +163,7 @@ class Scheduler:
         if self.config.fixed_draft is not None or self.probing:
             return True
         a = self._gate_probs(confidences)
-        expected, best, reach = self._best_rate(a, sunk)
+        expected, best, reach, _ = self._best_rate(a, sunk)
         a_next = a[-1] if a else self.acceptance
         return self._lookahead(expected, reach, a_next, len(a), sunk, step) > best
 
@@ -172,7 +172,7 @@ class Scheduler:
         if self.config.fixed_draft is not None or self.probing:
             return True
         a = self._gate_probs(confidences)
-        expected, without, reach = self._best_rate(a[:-1], sunk)
+        expected, without, reach, _ = self._best_rate(a[:-1], sunk)
         reach *= a[-1]
         with_it = expected + reach
         n = len(a)
@@ -200,16 +200,18 @@ class Scheduler:
             self._gate_a.append(min(self._gate_table[bucket(c)] * self._gate_factor, 0.995))
         return self._gate_a[: len(confidences)]
 
-    def _best_rate(self, a: list[float], sunk: float) -> tuple[float, float, float]:
-        """E(len(a)), max over k = 0..len(a) of E(k) / C(k), and prod(a)."""
+    def _best_rate(self, a: list[float], sunk: float) -> tuple[float, float, float, int]:
+        """E(len(a)), max over k = 0..len(a) of E(k) / C(k), prod(a), and the first k reaching that max."""
         expected, reach = 1.0, 1.0
         vc, extra = self._vc, sunk + self.overhead
-        best = expected / (extra + vc[1])
+        best, best_k = expected / (extra + vc[1]), 0
         for k, x in enumerate(a, start=1):
             reach *= x
             expected += reach
-            best = max(best, expected / (extra + vc[min(k + 1, MAX_TOKENS_PER_VERIFY)]))
-        return expected, best, reach
+            rate = expected / (extra + vc[min(k + 1, MAX_TOKENS_PER_VERIFY)])
+            if rate > best:
+                best, best_k = rate, k
+        return expected, best, reach, best_k
 
     def _lookahead(self, expected: float, reach: float, a_next: float, n: int, sunk: float, step: float) -> float:
         """Best expected rate from drafting j = 1..LOOKAHEAD more tokens at a_next each."""
@@ -238,18 +240,8 @@ class Scheduler:
         if self.config.fixed_draft is not None:
             return min(n, self.config.fixed_draft)
         # plain Python over the gate's cached estimates (this runs every round; numpy's per-call cost showed)
-        a = self._gate_probs(confidences)
-        vc, extra = self._vc, sunk + self.overhead
-        expected = reach = 1.0
-        rate0 = best = expected / (extra + vc[1])
-        k = 0
-        for i, x in enumerate(a, start=1):
-            reach *= x
-            expected += reach
-            rate = expected / (extra + vc[min(i + 1, MAX_TOKENS_PER_VERIFY)])
-            if rate > best:
-                best, k = rate, i
-        if best < rate0 * (1.0 + MARGIN):
+        _, best, _, k = self._best_rate(self._gate_probs(confidences), sunk)
+        if best < 1.0 / (sunk + self.overhead + self._vc[1]) * (1.0 + MARGIN):
             k = 0
         if k == 0 and self._probe_due():
             k = min(n, PROBE_DRAFTS)

@@ -131,8 +131,7 @@ class Session:
                 k = sched.choose(draft.confidences, draft.seconds, draft.dists is not None) if len(draft) else 0
             drafts = draft.tokens[:k]
             batch = [self.tokens[-1], *drafts]
-            if self._capture is not None:
-                self._want_features()
+            self._want_features()
             t_v = time.perf_counter()
             logits = self.target.decode(batch, pos, "all" if k else "last")
             t_decoded = time.perf_counter()
