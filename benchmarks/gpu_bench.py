@@ -95,9 +95,16 @@ def generate(session, prompt, max_tokens) -> tuple[Done, list[Step]]:
 
 
 def python_row(target: str, drafter: str | None, prompt: list[int], max_tokens: int, options: PairOptions,
-               reps: int) -> dict:
-    """Plain and speculative decoding of one prompt on one pair, from one process and one KV cache."""
+               reps: int, shapes: str = "auto") -> dict:
+    """Plain and speculative decoding of one prompt on one pair, from one process and one KV cache.
+
+    shapes: "auto" keeps the engine's own choice of decode shapes; "varying" turns off the DSpark drafter's
+    fixed shapes and the model drafter's one-token catch-up (an A/B of that choice in one run)."""
     with Pair(target, drafter, options) as pair:
+        if shapes == "varying" and pair.mode in ("dspark", "dflash"):
+            pair.drafter.fixed_shapes = False
+        elif shapes == "varying" and pair.mode == "model":
+            pair.drafter.cost.shape_change = 0.0
         plain_s, spec_s = pair.plain_session(), pair.session()
         generate(plain_s, prompt, 32)  # warm-up: allocations, CUDA graphs
         generate(spec_s, prompt, max_tokens)  # warm-up and a first calibration, as a returning user has
@@ -151,8 +158,11 @@ def python_row(target: str, drafter: str | None, prompt: list[int], max_tokens: 
             row["drafter_ms_block_16"] = 1e3 * drafter_obj.block_cost(16)
             row["drafter_ms_inject_1"] = 1e3 * drafter_obj.inject_cost(1)
             row["feature_capture_switches"] = drafter_obj.capture_switches
+            row["fixed_shapes"] = drafter_obj.fixed_shapes
         elif row["mode"] == "model":
-            row["drafter_ms_per_token"] = 1e3 * drafter_obj.expected_cost(1)
+            row["drafter_ms_per_token"] = 1e3 * drafter_obj.cost(1)
+            row["drafter_ms_shape_change"] = 1e3 * drafter_obj.cost.shape_change
+            row["catch_up_2_split"] = drafter_obj._split_catch_up(2)
         return row
 
 
@@ -326,8 +336,8 @@ def run_all(args) -> dict:
             log(f"alpha {a} {kind}: dspark-chat")
             # a stack in the log every few minutes if a row stalls (the first DSpark run hung without a trace)
             faulthandler.dump_traceback_later(args.stall_dump_s, repeat=True)
-            row = {"alpha": a, "drafter_kind": kind, "drafter": Path(drafter).name}
-            row.update(python_row(target, drafter, prompt, args.max_tokens, options, args.reps))
+            row = {"alpha": a, "drafter_kind": kind, "drafter": Path(drafter).name, "shapes": args.shapes}
+            row.update(python_row(target, drafter, prompt, args.max_tokens, options, args.reps, args.shapes))
             faulthandler.cancel_dump_traceback_later()
             if bin_dir:
                 log(f"alpha {a} {kind}: llama.cpp")
@@ -416,6 +426,8 @@ def main(argv=None) -> int:
     a.add_argument("--device", help="device name for the report (default: nvidia-smi)")
     a.add_argument("--kinds", nargs="+", choices=("model", "ngram", "dspark"), default=["model", "ngram", "dspark"],
                    help="drafter kinds to measure (run in this order: model, n-gram, DSpark)")
+    a.add_argument("--shapes", choices=("auto", "varying"), default="auto",
+                   help="varying: without the drafters' fixed decode shapes (an A/B of the engine's choice)")
     a.add_argument("--no-llamacpp", dest="llamacpp", action="store_false", help="skip llama.cpp's runs")
     a.add_argument("--no-curve", dest="curve", action="store_false", help="skip T_verify(n) and llama-bench")
     a.add_argument("--stall-dump-s", type=float, default=180, help="Python stacks to the log while a row stalls")

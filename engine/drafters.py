@@ -19,6 +19,7 @@ from .llama import Context
 from .ngram_index import NgramIndex
 from .sampling import Dist, SamplingParams, distribution
 
+CATCH_UP_SHAPE_CHANGES = 3  # uncaptured decodes a catch-up batch costs the model drafter (ModelDrafter)
 
 
 class DraftGate(Protocol):
@@ -99,13 +100,29 @@ class ModelDrafter:
 
     def expected_cost(self, k: int) -> float:
         # the first step also catches up on every token committed since the drafter last ran
-        behind = max(1, self._committed - len(self.kv))
-        return self.cost(behind) + max(0, k - 1) * self.cost(1)
+        return self._catch_up_cost(self._behind()) + max(0, k - 1) * self.cost(1)
 
     def expected_costs(self, k_max: int) -> np.ndarray:
         """expected_cost(k) for k = 1..k_max (the scheduler asks every round)."""
-        behind = max(1, self._committed - len(self.kv))
-        return self.cost(behind) + np.arange(k_max) * self.cost(1)
+        return self._catch_up_cost(self._behind()) + np.arange(k_max) * self.cost(1)
+
+    def _behind(self) -> int:
+        return max(1, self._committed - len(self.kv))
+
+    def _split_catch_up(self, n: int) -> bool:
+        """Whether n tokens to catch up on cost less as n one-token decodes than as one batch (CPUs batch
+        cheaply; on GPUs a batch of another shape than the one-token steps costs shape changes, see below)."""
+        return 1 < n and n * self.cost(1) < self._batch_catch_up_cost(n)
+
+    def _batch_catch_up_cost(self, n: int) -> float:
+        # llama.cpp's CUDA backend replays a captured graph only from the second decode of an unchanged shape on:
+        # after a batch, the batch and the next step run uncaptured and the step after that captures anew
+        return self.cost(n) + CATCH_UP_SHAPE_CHANGES * self.cost.shape_change
+
+    def _catch_up_cost(self, n: int) -> float:
+        if n <= 1:
+            return self.cost(1)
+        return min(n * self.cost(1), self._batch_catch_up_cost(n))
 
     def observe_target(self, tokens, pos0, n_kept) -> None:
         self._committed = pos0 + n_kept + 1
@@ -117,7 +134,11 @@ class ModelDrafter:
             self.ctx.remove_from(keep)
             del self.kv[keep:]
         fresh = list(history[keep:])
-        logits = self.ctx.decode(fresh, keep, "last")
+        if self._split_catch_up(len(fresh)):
+            for i, token in enumerate(fresh):
+                logits = self.ctx.decode([token], keep + i, "last")
+        else:
+            logits = self.ctx.decode(fresh, keep, "last")
         self.kv.extend(fresh)
         tokens: list[int] = []
         confs: list[float] = []

@@ -19,6 +19,13 @@ features; the drafter then restarts its KV cache at the first position it has fe
 recent context instead of the whole conversation. Drafts only get worse for it, never wrong: the target verifies.
 Drafts are argmax (deterministic), so `Draft.dists` is None even in sampling mode: verification treats them as
 point masses, which keeps sampling exact whatever the scheduler cuts.
+
+Fixed shapes: llama.cpp's CUDA backend replays a captured graph only while a context's decodes keep their shape;
+a round that injects m positions and decodes a block of n, with m and n changing every round, pays a rebuild and
+runs uncaptured. With `fixed_shapes` every injection writes `inject_rows` positions (padding rows are removed
+again at once) and every block has the full size, so both graphs may be replayed. Whether that pays depends on
+the backend, so `load_dspark_drafter` times both patterns on the machine (`profile_round_shapes`) and keeps the
+cheaper one; on CPUs, where a shape change costs nothing, it keeps the smaller blocks without timing.
 """
 
 from __future__ import annotations
@@ -49,6 +56,8 @@ LAYER_INPUT_ARCHS = frozenset({
 })
 DEFAULT_BLOCK_SIZE = 16  # llama.cpp's default when a drafter does not say
 INJECT_PROFILE_POINTS = (1, 2, 4, 8, 16, 33)
+SHAPE_CHANGE_WORTH_TIMING = 0.05  # of a full block's cost: below it (CPUs) fixed shapes cannot pay
+ROUND_PROFILE_ROUNDS = 12
 
 
 @dataclass(frozen=True)
@@ -157,13 +166,46 @@ def profile_injection(ctx: Context, width: int, points: Sequence[int] = INJECT_P
     return CostCurve(found)
 
 
+def profile_round_shapes(ctx: Context, width: int, spec: NativeSpec, rounds: int = ROUND_PROFILE_ROUNDS
+                         ) -> dict[str, float]:
+    """Median seconds of a drafting round's decodes (inject, then block, waiting for its logits) when their sizes
+    vary as in real rounds, and when both have fixed sizes (padded injection, full block)."""
+    inject_rows = min(ctx.n_batch, spec.max_drafts + 1)
+    rows = np.zeros((inject_rows, width), dtype=np.float32)
+    base = 4  # positions of features before the rounds, like a short prompt
+    rng = np.random.default_rng(0)
+
+    def one_round(m: int, n_inject: int, n_block: int) -> float:
+        t0 = time.perf_counter()
+        ctx.decode_embeddings(rows[:n_inject], base)
+        ctx.remove_from(base + m)
+        ctx.decode(np.full(n_block, spec.mask_id, dtype=np.int32), base + m, "all")
+        seconds = time.perf_counter() - t0
+        ctx.remove_from(base)
+        return seconds
+
+    ctx.clear()
+    ctx.decode_embeddings(rows[:base], 0)
+    found = {}
+    for name in ("varying", "fixed", "varying", "fixed"):  # each pattern twice: the first pass warms it up
+        times = []
+        for _ in range(rounds):
+            m = int(rng.integers(1, inject_rows // 2 + 1))
+            n = int(rng.integers(2, spec.block_size + 1))
+            fixed = name == "fixed"
+            times.append(one_round(m, inject_rows if fixed else m, spec.block_size if fixed else n))
+        found[name] = float(np.median(times))
+    ctx.clear()
+    return found
+
+
 class DSparkDrafter:
     """A dflash GGUF driving the Drafter protocol: one block decode per drafting round."""
 
     drafts_blocks = True  # the scheduler sizes the block before drafting (Scheduler.plan)
 
     def __init__(self, target: Context, ctx: Context, spec: NativeSpec, block_cost: CostCurve,
-                 inject_cost: CostCurve):
+                 inject_cost: CostCurve, fixed_shapes: bool = False):
         self.target = target
         self.ctx = ctx
         self.spec = spec
@@ -183,6 +225,9 @@ class DSparkDrafter:
         self.inject_decodes = 0
         self.capture_switches = 0
         self._last_block = 0  # tokens in the last block decode
+        self.fixed_shapes = fixed_shapes  # see the module's docstring
+        self.inject_rows = min(ctx.n_batch, spec.max_drafts + 1)  # a verify keeps at most max_drafts + 1 positions
+        self._padded = np.zeros((self.inject_rows, self._pending.shape[1]), dtype=np.float32)
         self._capturing = False
         self.capture_features(True)
         native.set_causal_attention(ctx.ptr, spec.causal)
@@ -208,6 +253,9 @@ class DSparkDrafter:
         return float(self.expected_costs(k)[-1])
 
     def expected_costs(self, k_max: int) -> np.ndarray:
+        if self.fixed_shapes:
+            chunks = -(-self._n_pending // self.inject_rows)
+            return np.full(k_max, chunks * self.inject_cost(self.inject_rows) + self.block_cost(self.spec.block_size))
         ks = np.minimum(np.arange(1, k_max + 1), self.spec.max_drafts)
         n_block = self._block_tokens(ks)
         # a block of another size than the last one pays the backend's shape change (see CostCurve)
@@ -259,11 +307,23 @@ class DSparkDrafter:
         self._n_pending = 0
 
     def _flush(self) -> None:
-        if self._n_pending:
+        if not self._n_pending:
+            return
+        rows = self.inject_rows
+        if self.fixed_shapes and self._kv_len + self._n_pending + rows <= self.ctx.n_ctx:
+            for start in range(0, self._n_pending, rows):
+                m = min(rows, self._n_pending - start)
+                self._padded[:m] = self._pending[start : start + m]
+                self._padded[m:] = 0.0
+                self.ctx.decode_embeddings(self._padded, self._kv_len + start)
+                self.inject_decodes += 1
+                if m < rows:
+                    self.ctx.remove_from(self._kv_len + start + m)  # the padding rows were only there for the shape
+        else:
             self.ctx.decode_embeddings(self._pending[: self._n_pending], self._kv_len)
             self.inject_decodes += 1
-            self._kv_len += self._n_pending
-            self._n_pending = 0
+        self._kv_len += self._n_pending
+        self._n_pending = 0
 
     # -- drafting -------------------------------------------------------------------------------------------
     def draft(self, history, n_max, sampling, rng, gate) -> Draft:
@@ -275,6 +335,8 @@ class DSparkDrafter:
             return Draft(seconds=time.perf_counter() - t0)  # no features for the positions before the block
         self._flush()
         n_block = self._block_tokens(k)
+        if self.fixed_shapes and pos + self.spec.block_size <= self.ctx.n_ctx:
+            n_block = self.spec.block_size  # the rows past k are read by nobody
         self._last_block = n_block
         block = np.full(n_block, self.spec.mask_id, dtype=np.int32)
         block[0] = history[-1]
@@ -325,9 +387,14 @@ def load_dspark_drafter(pair: "Pair", model: Model, n_ctx: int, threads: int, sa
     try:
         # only batches a block decode really uses ([last token, masks...]), after one position: a batch wider
         # than the block, or a long prefix of plain tokens, is nothing the drafter is built to decode
-        block_cost = pair._costs(ctx, "drafter-block", say, outputs="all", max_batch=spec.max_drafts + 1, prefix=1)
-        inject_cost = profile_injection(ctx, len(spec.layer_ids) * target.n_embd)
-        drafter = DSparkDrafter(pair.target_ctx, ctx, spec, block_cost, inject_cost)
+        block_cost = pair._costs(ctx, "drafter-block", say, outputs="all", max_batch=spec.block_size, prefix=1)
+        width = len(spec.layer_ids) * target.n_embd
+        inject_cost = profile_injection(ctx, width)
+        fixed = False
+        if block_cost.shape_change > SHAPE_CHANGE_WORTH_TIMING * block_cost(spec.block_size):
+            rounds = pair._timed(ctx, "drafter-round-shapes", say, lambda: profile_round_shapes(ctx, width, spec))
+            fixed = rounds["fixed"] < rounds["varying"]
+        drafter = DSparkDrafter(pair.target_ctx, ctx, spec, block_cost, inject_cost, fixed_shapes=fixed)
     except BaseException:
         ctx.close()
         raise

@@ -11,7 +11,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, TypeVar
 
 from .calibration import Calibration
 from .costs import PROFILE_POINTS, PROFILE_PREFIX, CostCurve, profile_decode
@@ -53,6 +53,9 @@ def check_vocab(target: Model, drafter: Model) -> None:
                 f"drafter {drafter.path.name} and target {target.path.name} disagree on token {t} "
                 f"({drafter.token_text(t)!r} vs {target.token_text(t)!r}): different tokenizers"
             )
+
+
+T = TypeVar("T")
 
 
 def _file_key(model: Model, *extra) -> str:
@@ -113,20 +116,29 @@ class Pair:
         if not self.options.profile:
             # a CPU-like guess: cost grows with n; the running scale corrects it within a few rounds
             return CostCurve({1: 0.01, 2: 0.018, 4: 0.03, 8: 0.05, 16: 0.09, 33: 0.18})
+
+        def measure() -> dict:
+            points = tuple(n for n in PROFILE_POINTS if max_batch is None or n <= max_batch)
+            return profile_decode(ctx, self._filler, points, prefix or PROFILE_PREFIX, outputs=outputs).to_dict()
+
         # "shape-change": curves cached before the shape-change cost was profiled are measured again
-        key = _file_key(ctx.model, role, outputs, ctx.n_ctx, ctx.threads, ctx.model.n_gpu_layers, "shape-change")
-        cache = self.options.cache_dir / f"costs-{key}.json" if self.options.cache_dir else None
+        return self._timed(ctx, f"{role} costs", say, measure, CostCurve.from_dict, outputs, "shape-change")
+
+    def _timed(self, ctx: Context, what: str, say, measure: Callable[[], dict], parse: Callable[[dict], T] = dict,
+               *key: object) -> T:
+        """A measurement of this machine (a dict), cached per model file, context and library version."""
+        name = _file_key(ctx.model, what, *key, ctx.n_ctx, ctx.threads, ctx.model.n_gpu_layers)
+        cache = self.options.cache_dir / f"costs-{name}.json" if self.options.cache_dir else None
         if cache and cache.exists():
             try:
-                return CostCurve.from_dict(json.loads(cache.read_text()))
-            except (ValueError, KeyError, OSError):
+                return parse(json.loads(cache.read_text()))
+            except (ValueError, KeyError, TypeError, OSError):
                 pass  # a damaged cache is re-measured
-        say(f"measuring {role} costs on this machine (once)")
-        points = tuple(n for n in PROFILE_POINTS if max_batch is None or n <= max_batch)
-        curve = profile_decode(ctx, self._filler, points, prefix or PROFILE_PREFIX, outputs=outputs)
+        say(f"measuring {what} on this machine (once)")
+        found = measure()
         if cache:
-            _write_json(cache, curve.to_dict())
-        return curve
+            _write_json(cache, found)
+        return parse(found)
 
     # -- calibration persistence ----------------------------------------------------------------------------
     def _calibration_path(self) -> Path | None:

@@ -240,6 +240,62 @@ def test_blocks_that_are_never_verified_stop_being_drafted():
     assert drafted_rounds < 60, drafted_rounds  # only the first rounds and rare probes
 
 
+# -- fixed decode shapes (GPUs replay a captured graph only while a shape repeats) ---------------------------------
+
+
+def _spy_sizes(ctx) -> list[tuple[str, int]]:
+    """Record the size of every decode the context runs (the real decodes still run)."""
+    sizes: list[tuple[str, int]] = []
+    decode, embeddings = ctx.decode, ctx.decode_embeddings
+    ctx.decode = lambda tokens, pos0, outputs="last": sizes.append(("tokens", len(tokens))) or decode(
+        tokens, pos0, outputs)
+    ctx.decode_embeddings = lambda rows, pos0: sizes.append(("features", len(rows))) or embeddings(rows, pos0)
+    return sizes
+
+
+def test_fixed_shapes_draft_the_same_blocks_with_two_decode_sizes(chain_pair):
+    """With fixed shapes every injection has `inject_rows` positions (the padding is removed again) and every
+    block the full size; the drafts, their acceptance and the output are those of varying shapes."""
+    prompts = [[1, 700 + 41 * i] for i in range(4)]
+    options = PairOptions(threads=THREADS, n_ctx=1024, schedule=ScheduleConfig(fixed_draft=6))
+    runs = {}
+    with Pair(chain_pair.target, chain_pair.dspark_drafter, options) as pair:
+        plain = [greedy(pair.plain_session(), p, 60).tokens for p in prompts]
+        drafter = pair.drafter
+        for fixed in (False, True):
+            drafter.fixed_shapes = fixed
+            sizes = _spy_sizes(drafter.ctx)
+            outputs, accepted = [], 0
+            for prompt in prompts:
+                done, steps = collect(pair.session().generate(prompt, GenerateParams(max_tokens=60, sampling=GREEDY)))
+                outputs.append(done.tokens)
+                accepted += sum(s.accepted for s in steps)
+            del drafter.ctx.decode, drafter.ctx.decode_embeddings
+            runs[fixed] = (outputs, accepted, set(sizes))
+    assert runs[False][0] == runs[True][0] == plain
+    assert runs[False][1] == runs[True][1] > 0
+    assert runs[True][2] == {("features", drafter.inject_rows), ("tokens", drafter.spec.block_size)}
+    assert len(runs[False][2]) > 2
+
+
+def test_fixed_shapes_are_chosen_by_timing_only_where_a_shape_change_costs(chain_pair, tmp_path):
+    """On a CPU the profiled shape change is far below a block's cost: the drafter keeps varying shapes without
+    timing the two patterns. The timing itself returns both patterns' round costs."""
+    from dspark_chat.engine.dspark_drafter import profile_round_shapes
+
+    with Pair(chain_pair.target, chain_pair.dspark_drafter,
+              PairOptions(threads=THREADS, n_ctx=1024, cache_dir=tmp_path)) as pair:
+        drafter = pair.drafter
+        assert drafter.block_cost.shape_change < 0.05 * drafter.block_cost(drafter.spec.block_size)
+        assert not drafter.fixed_shapes
+        assert not list(tmp_path.glob("*round-shapes*"))
+        found = profile_round_shapes(drafter.ctx, drafter._pending.shape[1], drafter.spec, rounds=3)
+        assert set(found) == {"varying", "fixed"} and all(t > 0 for t in found.values())
+        drafter.reset()
+        prompt = [1, 812]
+        assert greedy(pair.session(), prompt, 30).tokens == greedy(pair.plain_session(), prompt, 30).tokens
+
+
 # -- features only around drafting -------------------------------------------------------------------------------
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from benchmarks import gpu_bench, gpu_files, gpu_overlap, gpu_shape_change
+from benchmarks import gpu_bench, gpu_drafter_costs, gpu_files, gpu_overlap, gpu_shape_change
 
 ROW_FIELDS = ("alpha", "drafter_kind", "plain_tps", "dspark_tps", "llamacpp_tps", "acceptance_rate",
               "mean_accepted_len", "python_ms_per_round", "scheduler_verified_k", "identical_to_plain")
@@ -48,6 +48,20 @@ def test_shape_change_probe_runs_on_tiny_files(tmp_path):
     res = json.loads(out.read_text())
     assert set(res) == {"same_n", "varying_n", "after_drafter_step", "after_3_drafter_steps"}
     assert sorted(res["same_n"]) == ["1", "2", "3", "4", "5", "6"] and all(t > 0 for t in res["varying_n"].values())
+
+
+def test_drafter_cost_probe_runs_on_tiny_files(tmp_path):
+    files = tmp_path / "files"
+    gpu_files.main(["--folder", str(files), "--shape", "tiny", "--alphas", "0.8"])
+    out = tmp_path / "drafter_costs.json"
+    assert gpu_drafter_costs.main(["--folder", str(files), "--n-gpu-layers", "0", "--no-graphs",
+                                   "--out", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert res["cuda_graphs"] and not res["without_cuda_graphs"]["cuda_graphs"]
+    assert set(res["model_drafter"]) == {"catch-up 2 then steps", "steps only"}
+    dspark = res["dspark"]
+    assert dspark["rounds_fixed"]["round_ms"] > 0 and dspark["rounds_varying"]["round_ms"] > 0
+    assert set(dspark["block_repeated"]) == {"2", "5", "9", "13", "16"}
 
 
 def test_llamacpp_statistics_are_parsed():

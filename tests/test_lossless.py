@@ -72,3 +72,30 @@ def test_smollm_model_drafter(smollm_f16, smollm_q4, smollm_prompts, fixed):
 @pytest.mark.parametrize("fixed", [6, None], ids=["forced", "scheduled"])
 def test_smollm_ngram_drafter(smollm_f16, smollm_prompts, fixed):
     run_lossless(smollm_f16, "ngram", smollm_prompts, 40, fixed)
+
+
+def test_model_drafter_catches_up_one_token_at_a_time_where_a_shape_change_costs(smollm_f16, smollm_q4,
+                                                                                 smollm_prompts):
+    """After a round whose drafts were all accepted the drafter is two tokens behind. Where a batch of another
+    shape than its one-token steps costs a graph rebuild (GPUs: profiled `shape_change`), it catches up with
+    one-token decodes; where batches are cheap (this CPU) with one batch. The drafts are the same either way."""
+    options = PairOptions(n_ctx=1024, threads=1, profile=False, schedule=ScheduleConfig(fixed_draft=4))
+    runs = {}
+    with Pair(smollm_f16, smollm_q4, options) as pair:
+        drafter = pair.drafter
+        for shape_change in (0.0, 1.0):
+            drafter.cost.shape_change = shape_change
+            sizes: list[int] = []
+            decode = drafter.ctx.decode
+            drafter.ctx.decode = lambda tokens, pos0, outputs="last": sizes.append(len(tokens)) or decode(
+                tokens, pos0, outputs)
+            outputs, accepted = [], 0
+            for prompt in smollm_prompts[:4]:
+                spec = greedy(pair.session(), prompt, 24)
+                outputs.append(spec.tokens)
+                accepted += spec.stats.accepted
+            del drafter.ctx.decode
+            runs[shape_change] = outputs, accepted, sizes
+    assert runs[0.0][:2] == runs[1.0][:2]
+    assert 2 in runs[0.0][2], "all-accepted rounds leave the drafter two tokens behind"
+    assert max(runs[1.0][2]) == 1, "a shape change that costs a second makes every catch-up one-token decodes"

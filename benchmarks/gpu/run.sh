@@ -13,13 +13,16 @@
 #   benchmarks/gpu/run.sh full   CARRY WORK OUTDIR SMOLLM_GGUF
 #                                             the lossless tests (while the files are quantized), then every row
 #                                             of every drafter kind with llama.cpp's in one invocation, then
-#                                             the shape-change probe
+#                                             the shape-change and drafter-cost probes and an A/B of the
+#                                             drafters' decode shapes (OUTDIR/ab-{auto,varying}-{1,2})
 #   benchmarks/gpu/run.sh quick  CARRY WORK OUTDIR SMOLLM_GGUF
 #                                             dspark-chat rows only (ALPHAS="0 0.8" limits the files too), then tests
 #   benchmarks/gpu/run.sh overlap CARRY WORK OUTDIR
 #                                             can the drafter run while the target verifies? (gpu_overlap.py)
 #   benchmarks/gpu/run.sh shape  CARRY WORK OUTDIR
 #                                             does a change of batch size cost? (gpu_shape_change.py)
+#   benchmarks/gpu/run.sh drafters CARRY WORK OUTDIR
+#                                             where a drafting round's time goes (gpu_drafter_costs.py)
 #   benchmarks/gpu/run.sh tests  CARRY WORK SMOLLM_GGUF [pytest args...]
 #                                             the lossless tests on the CUDA build, every pair on the GPU
 #
@@ -125,6 +128,15 @@ full)
     timeout "${BENCH_TIMEOUT:-1200}" "$0" bench "$carry" "$work" "$out/main" --kinds model ngram dspark \
         ${ALPHAS:+--alphas $ALPHAS} || true
     "$0" shape "$carry" "$work" "$out" > "$work/shape.log" 2>&1 || true
+    "$0" drafters "$carry" "$work" "$out" > "$work/drafters.log" 2>&1 || true
+    # A/B of the drafters' decode shapes (fixed DSpark shapes, one-token catch-up) at alpha 0.8, twice each,
+    # alternating: dspark-chat rows only
+    for rep in 1 2; do
+        for shapes in auto varying; do
+            timeout 300 "$0" bench "$carry" "$work" "$out/ab-$shapes-$rep" --kinds model dspark --alphas 0.8 \
+                --no-curve --no-llamacpp --shapes $shapes || true
+        done
+    done
     echo ALL-DONE >> "$work/bench.log"
     ;;
 quick)
@@ -138,6 +150,11 @@ quick)
         tests/test_lossless.py tests/test_sampling.py tests/test_dspark.py -k "not gemma and not without_layer_inputs" \
         > "$work/tests.log" 2>&1 || true
     echo TESTS-DONE >> "$work/tests.log"
+    ;;
+drafters)
+    eval "$(exports)"
+    cd "$work/src"
+    python3 -m benchmarks.gpu_drafter_costs --folder "$work/files" --no-graphs --out "$4/drafter_costs.json"
     ;;
 shape)
     eval "$(exports)"
