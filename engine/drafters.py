@@ -19,8 +19,6 @@ from .llama import Context
 from .ngram_index import NgramIndex
 from .sampling import Dist, SamplingParams, distribution
 
-CATCH_UP_SHAPE_CHANGES = 3  # uncaptured decodes a catch-up batch costs the model drafter (ModelDrafter)
-
 
 class DraftGate(Protocol):
     """The scheduler's questions to a drafter mid-draft (see scheduler.Scheduler)."""
@@ -115,9 +113,9 @@ class ModelDrafter:
         return 1 < n and n * self.cost(1) < self._batch_catch_up_cost(n)
 
     def _batch_catch_up_cost(self, n: int) -> float:
-        # llama.cpp's CUDA backend replays a captured graph only from the second decode of an unchanged shape on:
+        # llama.cpp's CUDA backend replays a captured graph only from the third decode of an unchanged shape on:
         # after a batch, the batch and the next step run uncaptured and the step after that captures anew
-        return self.cost(n) + CATCH_UP_SHAPE_CHANGES * self.cost.shape_change
+        return self.cost(n) + 2 * self.cost.shape_change + self.cost.capture
 
     def _catch_up_cost(self, n: int) -> float:
         if n <= 1:

@@ -224,7 +224,6 @@ class DSparkDrafter:
         self.block_decodes = 0  # counted for tests: one per drafting round
         self.inject_decodes = 0
         self.capture_switches = 0
-        self._last_block = 0  # tokens in the last block decode
         self.fixed_shapes = fixed_shapes  # see the module's docstring
         self.inject_rows = min(ctx.n_batch, spec.max_drafts + 1)  # a verify keeps at most max_drafts + 1 positions
         self._padded = np.zeros((self.inject_rows, self._pending.shape[1]), dtype=np.float32)
@@ -253,14 +252,15 @@ class DSparkDrafter:
         return float(self.expected_costs(k)[-1])
 
     def expected_costs(self, k_max: int) -> np.ndarray:
+        # an injection decode precedes every block, so no block decode replays a captured CUDA graph: each pays
+        # the shape change (measured on an H100: launch 1.1 ms against 0.15 ms repeated, docs/benchmarks.md)
         if self.fixed_shapes:
             chunks = -(-self._n_pending // self.inject_rows)
-            return np.full(k_max, chunks * self.inject_cost(self.inject_rows) + self.block_cost(self.spec.block_size))
+            seconds = chunks * self.inject_cost(self.inject_rows) + self.block_cost(self.spec.block_size)
+            return np.full(k_max, seconds + self.block_cost.shape_change)
         ks = np.minimum(np.arange(1, k_max + 1), self.spec.max_drafts)
         n_block = self._block_tokens(ks)
-        # a block of another size than the last one pays the backend's shape change (see CostCurve)
-        change = np.where(n_block != self._last_block, self.block_cost.shape_change, 0.0)
-        return self.inject_cost(self._n_pending) + self.block_cost.array()[n_block] + change
+        return self.inject_cost(self._n_pending) + self.block_cost.array()[n_block] + self.block_cost.shape_change
 
     # -- features from the target ---------------------------------------------------------------------------
     def observe_target(self, tokens: Sequence[int], pos0: int, n_kept: int) -> None:
@@ -337,7 +337,6 @@ class DSparkDrafter:
         n_block = self._block_tokens(k)
         if self.fixed_shapes and pos + self.spec.block_size <= self.ctx.n_ctx:
             n_block = self.spec.block_size  # the rows past k are read by nobody
-        self._last_block = n_block
         block = np.full(n_block, self.spec.mask_id, dtype=np.int32)
         block[0] = history[-1]
         first = 0 if self.spec.anchor_first else 1

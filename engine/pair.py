@@ -121,8 +121,8 @@ class Pair:
             points = tuple(n for n in PROFILE_POINTS if max_batch is None or n <= max_batch)
             return profile_decode(ctx, self._filler, points, prefix or PROFILE_PREFIX, outputs=outputs).to_dict()
 
-        # "shape-change": curves cached before the shape-change cost was profiled are measured again
-        return self._timed(ctx, f"{role} costs", say, measure, CostCurve.from_dict, outputs, "shape-change")
+        # "shape-costs": curves cached before the shape-change and capture costs were profiled are measured again
+        return self._timed(ctx, f"{role} costs", say, measure, CostCurve.from_dict, outputs, "shape-costs")
 
     def _timed(self, ctx: Context, what: str, say, measure: Callable[[], dict], parse: Callable[[dict], T] = dict,
                *key: object) -> T:

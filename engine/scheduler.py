@@ -78,7 +78,9 @@ class Scheduler:
         self._gate_table: list[float] = []
         self._gate_factor = 1.0
         self._vc: list[float] = []
-        self._last_n = 1  # tokens in the last verify batch: another size costs verify_cost.shape_change more
+        # tokens in the last verify batch and how many batches in a row had that size (see _verify_costs)
+        self._last_n = 1
+        self._run = 1
         self._realized = {True: [0.0, 0.0, 0.0], False: [0.0, 0.0, 0.0]}  # drafting? -> decayed tokens, s, rounds
         self.probing = False
 
@@ -248,14 +250,26 @@ class Scheduler:
         return k
 
     def _verify_costs(self) -> np.ndarray:
-        """Seconds to verify n tokens (index n) this round: a batch of another size than the last one's pays the
-        backend's shape change, so on GPUs a steady size beats one that wanders (plain steps included)."""
+        """Seconds to verify n tokens (index n) this round, as llama.cpp's CUDA backend makes them cost: a batch of
+        another size than the last one's runs uncaptured (shape_change more), the second batch of a size captures
+        its graph anew (capture more, 3.5x a shape change on an H100), later ones replay it. So a verify size is
+        best changed every round or kept for many; a plain step's capture is paid once for a whole stretch of
+        them and is not charged. On CPUs both costs are ~0."""
         vc = self.verify_cost.array()
-        if self.verify_cost.shape_change <= 0.0:
+        change, capture = self.verify_cost.shape_change, self.verify_cost.capture
+        if change <= 0.0 and capture <= 0.0:
             return vc
-        vc = vc + self.verify_cost.shape_change
-        vc[self._last_n] -= self.verify_cost.shape_change
+        vc = vc + change
+        vc[self._last_n] -= change
+        if self._run == 1 and self._last_n > 1:
+            vc[self._last_n] += capture
         return vc
+
+    def _shape_extra(self, n: int) -> float:
+        """What a verify of n tokens after the last one really paid on top of the curve (see _verify_costs)."""
+        if n != self._last_n:
+            return self.verify_cost.shape_change
+        return self.verify_cost.capture if self._run == 1 else 0.0
 
     # -- after verifying ------------------------------------------------------------------------------------
     def observe(self, confidences: np.ndarray, k: int, n_accepted: int, verify_seconds: float, overhead: float,
@@ -265,10 +279,11 @@ class Scheduler:
         got[0] = REALIZED_DECAY * got[0] + n_accepted + 1
         got[1] = REALIZED_DECAY * got[1] + draft_seconds + verify_seconds + overhead
         got[2] = REALIZED_DECAY * got[2] + 1.0
-        changed = k + 1 != self._last_n
-        # the running scale tracks the curve itself: the shape change is accounted for separately
-        self.verify_cost.observe(k + 1, verify_seconds - (self.verify_cost.shape_change if changed else 0.0))
-        self._last_n = min(k + 1, MAX_TOKENS_PER_VERIFY)
+        n = min(k + 1, MAX_TOKENS_PER_VERIFY)
+        # the running scale tracks the curve itself (replayed graphs): shape changes are accounted for separately
+        self.verify_cost.observe(k + 1, verify_seconds - self._shape_extra(n))
+        self._run = self._run + 1 if n == self._last_n else 1
+        self._last_n = n
         self.overhead += OVERHEAD_EMA * (overhead - self.overhead)
         if k == 0 and len(confidences) == 0:
             self.overhead_plain += OVERHEAD_EMA * (overhead - self.overhead_plain)

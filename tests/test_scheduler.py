@@ -231,13 +231,32 @@ def test_drafting_that_really_loses_stops_until_a_probe_pays():
 
 
 def test_a_batch_of_another_size_pays_the_shape_change():
-    """On GPUs a decode of another batch size than the previous one costs more (graph rebuild); the planner's
-    costs include it for every size but the last, and the running scale learns the curve without it."""
-    curve = CostCurve(dict(H100_8B_Q4.points), shape_change=1.2 * MS)
+    """On GPUs a decode of another batch size than the previous one runs uncaptured (shape_change more) and the
+    second one of a size captures its graph anew (capture more); later ones replay it. The planner's costs follow
+    that, and the running scale learns the curve without either."""
+    change, capture = 1.4 * MS, 4.9 * MS
+    curve = CostCurve(dict(H100_8B_Q4.points), shape_change=change, capture=capture)
     sched = Scheduler(curve, lambda k: 0.0, ScheduleConfig())
     costs = sched._verify_costs()
-    assert costs[1] == pytest.approx(curve(1)) and costs[5] == pytest.approx(curve(5) + 1.2 * MS)
-    sched.observe(np.full(4, 0.9), 4, 4, curve(5) + 1.2 * MS, 0.0)
+    # after the first plain step: another plain step is not charged its capture (a stretch of them pays it once)
+    assert costs[1] == pytest.approx(curve(1)) and costs[5] == pytest.approx(curve(5) + change)
+    sched.observe(np.full(4, 0.9), 4, 4, curve(5) + change, 0.0)
     assert curve.scale == pytest.approx(1.0)
     costs = sched._verify_costs()
-    assert costs[5] == pytest.approx(curve(5)) and costs[1] == pytest.approx(curve(1) + 1.2 * MS)
+    assert costs[5] == pytest.approx(curve(5) + capture), "a second verify of 5 captures"
+    assert costs[1] == pytest.approx(curve(1) + change) and costs[4] == pytest.approx(curve(4) + change)
+    sched.observe(np.full(4, 0.9), 4, 4, curve(5) + capture, 0.0)
+    assert curve.scale == pytest.approx(1.0)
+    assert sched._verify_costs()[5] == pytest.approx(curve(5)), "the third replays"
+    sched.observe(np.full(4, 0.9), 4, 4, curve(5), 0.0)
+    assert curve.scale == pytest.approx(1.0)
+    assert sched._verify_costs()[5] == pytest.approx(curve(5))
+
+
+def test_shape_costs_survive_the_cost_cache():
+    curve = CostCurve(dict(H100_8B_Q4.points), shape_change=1.4 * MS, capture=4.9 * MS)
+    again = CostCurve.from_dict(curve.to_dict())
+    assert (again.shape_change, again.capture) == (curve.shape_change, curve.capture)
+    assert again.points == curve.points
+    old = {"points": curve.to_dict()["points"]}  # a cache written before these costs were measured
+    assert CostCurve.from_dict(old).capture == 0.0
