@@ -39,6 +39,7 @@ REGIME_DECAY = 0.8
 # real verify batches cost 1.2 ms more than the profile (the batch size changes every round).
 REALIZED_DECAY = 0.9  # weight of the previous drafting round in the realized rate
 REALIZED_MIN_ROUNDS = 4.0  # rounds of evidence (decayed) before the realized rate can overrule the plan
+PAID_PROBE_KEEPS = 0.5  # weight left to the realized drafting rounds after a probe that paid
 OVERHEAD_EMA = 0.1
 
 
@@ -295,8 +296,13 @@ class Scheduler:
                 spent = draft_seconds + verify_seconds + overhead
                 paid = (n_accepted + 1) / max(spent, 1e-9) > 1.0 / self.verify_cost(1)
                 self._probe_every = PROBE_FIRST if paid else min(self._probe_every * 2, PROBE_MAX)
-                if paid:  # the drafting rounds that lost are history: the plan gets its chance again
-                    self._realized[True] = [0.0, 0.0, 0.0]
+                if paid:
+                    # the rounds that lost weigh half against the rounds to come (the rate they give stays, and so
+                    # does the evidence): probes that pay again soon give the plan its chance back, one lucky
+                    # probe does not (erasing them let a drafter at alpha 0.6 lose four rounds after every lucky
+                    # probe on an H100: 0.80x in one run, docs/benchmarks.md run E)
+                    got[0] *= PAID_PROBE_KEEPS
+                    got[1] *= PAID_PROBE_KEEPS
             self._since_spec = 0
             self.probing = False
         # the estimates the gate and `choose` used for this draft, before this round changes calibration and regime

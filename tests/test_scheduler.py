@@ -224,10 +224,19 @@ def test_drafting_that_really_loses_stops_until_a_probe_pays():
         else:
             sched.observe(np.zeros(0), 0, 0, H100_8B_Q4(1), 0.0)
     assert all(plans[:4]) and plans.count(0) > 20, plans
-    while not sched.plan(8):  # the next probe
-        sched.observe(np.zeros(0), 0, 0, H100_8B_Q4(1), 0.0)
-    sched.observe(np.full(PROBE_DRAFTS, 0.9), PROBE_DRAFTS, PROBE_DRAFTS, H100_8B_Q4(5), 0.0, 4 * step)
-    assert sched.plan(8) > 0
+
+    def next_probe(accepted: int) -> int:
+        plain = 0
+        while not sched.plan(8):
+            sched.observe(np.zeros(0), 0, 0, H100_8B_Q4(1), 0.0)
+            plain += 1
+        sched.observe(np.full(PROBE_DRAFTS, 0.9), PROBE_DRAFTS, accepted, H100_8B_Q4(5), 0.0, 4 * step)
+        return plain
+
+    next_probe(2)  # a probe that pays a little, by luck: the losing rounds still outweigh it
+    assert sched.plan(8) == 0
+    assert next_probe(PROBE_DRAFTS) <= PROBE_FIRST  # the next probe comes soon, and pays well
+    assert sched.plan(8) > 0, "probes that keep paying give the plan its chance again"
 
 
 def test_a_batch_of_another_size_pays_the_shape_change():
