@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import llama_cpp  # noqa: F401  (before numpy-using imports: see engine/__init__.py on CUDA builds)
 
-import argparse
 import json
 import os
 import statistics
@@ -31,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks import gpu_files
 from dspark_chat.engine import llama as engine_llama
 from dspark_chat.engine.pair import Pair, PairOptions
 
@@ -151,14 +151,11 @@ def probe_dspark(target: str, dspark: str, ngl: int, cache: Path) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.gpu_drafter_costs", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--folder", type=Path, required=True, help="files of benchmarks.gpu_files (manifest.json)")
-    ap.add_argument("--alpha-tag", default="a080", help="which drafters (their costs do not depend on it)")
-    ap.add_argument("--n-gpu-layers", type=int, default=99)
+    ap = gpu_files.probe_parser("benchmarks.gpu_drafter_costs", __doc__, "a080",
+                                "which drafters (their costs do not depend on it)")
     ap.add_argument("--no-graphs", action="store_true", help="also measure with GGML_CUDA_DISABLE_GRAPHS=1")
-    ap.add_argument("--out", type=Path)
     args = ap.parse_args(argv)
-    manifest = json.loads((args.folder / "manifest.json").read_text())
+    manifest = gpu_files.read_manifest(args.folder)
     target = manifest["target"]
     result = {"cuda_graphs": os.environ.get("GGML_CUDA_DISABLE_GRAPHS") is None}
     result.update(probe_target_and_drafter(target, manifest["model_drafters"][args.alpha_tag], args.n_gpu_layers))
@@ -173,10 +170,7 @@ def main(argv=None) -> int:
                 env={**os.environ, "GGML_CUDA_DISABLE_GRAPHS": "1"}, capture_output=True, text=True)
             result["without_cuda_graphs"] = (json.loads(child_out.read_text()) if child_out.exists()
                                              else {"error": child.stderr[-2000:]})
-    text = json.dumps(result, indent=1)
-    print(text)
-    if args.out:
-        args.out.write_text(text)
+    gpu_files.report(result, args.out)
     return 0
 
 

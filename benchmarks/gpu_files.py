@@ -139,6 +139,28 @@ def write_f16(folder: Path, shapes: Shapes, alphas, log, jobs: int | None = None
     }
 
 
+def probe_parser(module: str, doc: str, tag_default: str, tag_help: str) -> argparse.ArgumentParser:
+    """The arguments of every probe that runs on these files: their folder, which drafters, GPU layers, --out."""
+    ap = argparse.ArgumentParser(prog=f"python -m {module}", description=doc.split("\n\n")[0])
+    ap.add_argument("--folder", type=Path, required=True, help="files of benchmarks.gpu_files (manifest.json)")
+    ap.add_argument("--alpha-tag", default=tag_default, help=tag_help)
+    ap.add_argument("--n-gpu-layers", type=int, default=99)
+    ap.add_argument("--out", type=Path)
+    return ap
+
+
+def read_manifest(folder: Path) -> dict:
+    return json.loads((Path(folder) / "manifest.json").read_text())
+
+
+def report(result: dict, out: Path | None) -> None:
+    """A probe's result as JSON on stdout, and in `out` when given."""
+    text = json.dumps(result, indent=1)
+    print(text)
+    if out:
+        out.write_text(text)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.gpu_files", description=__doc__.split("\n\n")[0])
     ap.add_argument("--folder", type=Path, required=True)

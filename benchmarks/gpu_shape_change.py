@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import llama_cpp  # noqa: F401  (before numpy-using imports: see engine/__init__.py on CUDA builds)
 
-import argparse
-import json
 import random
 import statistics
 import time
-from pathlib import Path
 
+from benchmarks import gpu_files
 from dspark_chat.engine import llama as engine_llama
 
 PREFIX = 200  # tokens in the KV cache, like the benchmark's prompt
@@ -64,18 +62,12 @@ def measure(target: str, drafter: str, n_gpu_layers: int, sizes: int = 6, reps: 
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.gpu_shape_change", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--folder", type=Path, required=True, help="files of benchmarks.gpu_files (manifest.json)")
-    ap.add_argument("--alpha-tag", default="a060", help="which model drafter steps between verifies")
-    ap.add_argument("--n-gpu-layers", type=int, default=99)
-    ap.add_argument("--out", type=Path)
+    ap = gpu_files.probe_parser("benchmarks.gpu_shape_change", __doc__, "a060",
+                                "which model drafter steps between verifies")
     args = ap.parse_args(argv)
-    manifest = json.loads((args.folder / "manifest.json").read_text())
-    result = measure(manifest["target"], manifest["model_drafters"][args.alpha_tag], args.n_gpu_layers)
-    text = json.dumps(result, indent=1)
-    print(text)
-    if args.out:
-        args.out.write_text(text)
+    manifest = gpu_files.read_manifest(args.folder)
+    gpu_files.report(measure(manifest["target"], manifest["model_drafters"][args.alpha_tag], args.n_gpu_layers),
+                     args.out)
     return 0
 
 
