@@ -30,6 +30,7 @@ class ModelSpec:
     threads: int | None = DEFAULTS["threads"]
     draft_max: int = DEFAULTS["draft_max"]
     draft_fixed: int | None = DEFAULTS["draft_fixed"]
+    cuda_graphs: bool | None = DEFAULTS["cuda_graphs"]  # one value per process (see engine.llama.set_cuda_graphs)
 
     def validate(self) -> "ModelSpec":
         if self.ctx_size < MIN_CTX:
@@ -46,6 +47,7 @@ class ModelSpec:
         return PairOptions(
             n_ctx=self.ctx_size, n_gpu_layers=self.n_gpu_layers, threads=self.threads, cache_dir=cache_dir,
             schedule=ScheduleConfig(max_draft=self.draft_max, fixed_draft=self.draft_fixed),
+            cuda_graphs=self.cuda_graphs,
         )
 
     @property
@@ -64,6 +66,7 @@ class ModelSpec:
             target=target, drafter=drafter, ctx_size=value(args, "ctx_size", config),
             n_gpu_layers=value(args, "n_gpu_layers", config), threads=value(args, "threads", config) or None,
             draft_max=value(args, "draft_max", config), draft_fixed=value(args, "draft_fixed", config),
+            cuda_graphs=value(args, "cuda_graphs", config),
         ).validate()
 
 

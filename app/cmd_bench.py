@@ -7,6 +7,7 @@ import json
 import sys
 
 from dspark_chat.engine.errors import DSparkError
+from dspark_chat.engine.llama import cuda_graphs_enabled
 from dspark_chat.engine.session import GenerateParams
 from dspark_chat.models.config import load_config
 
@@ -50,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         result = bench(pair, prompts, params, on_row=None if quiet else _print_row)
     result["settings"] = {"target": str(pair.target_model.path), "drafter": args.drafter,
                           "max_tokens": args.max_tokens, "temperature": params.sampling.temperature,
-                          "threads": pair.threads}
+                          "threads": pair.threads, "cuda_graphs": cuda_graphs_enabled()}
     if quiet:
         print(json.dumps(result))
     else:

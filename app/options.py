@@ -25,6 +25,7 @@ DEFAULTS: dict[str, Any] = {
     "seed": None,
     "draft_max": 16,
     "draft_fixed": None,
+    "cuda_graphs": None,  # as llama.cpp has them (on, unless GGML_CUDA_DISABLE_GRAPHS is set)
 }
 
 
@@ -41,6 +42,16 @@ def int_at_least(low: int):
         return number
 
     return parse
+
+
+def on_off(text: str) -> bool:
+    """An argparse type: on/off (also true/false, yes/no, 1/0)."""
+    word = text.strip().lower()
+    if word in ("on", "true", "yes", "1"):
+        return True
+    if word in ("off", "false", "no", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected on or off, got {text!r}")
 
 
 def float_between(low: float, high: float, low_open: bool = False, high_open: bool = False):
@@ -76,6 +87,9 @@ def add_model_options(p: argparse.ArgumentParser, drafter_default: str | None = 
     g.add_argument("--ctx-size", type=int_at_least(MIN_CTX), metavar="N", help=f"context window in tokens (default {DEFAULTS['ctx_size']})")
     g.add_argument("--n-gpu-layers", type=int_at_least(-1), metavar="N", help="layers offloaded to the GPU (-1: all, the default; 0: none)")
     g.add_argument("--threads", type=int_at_least(1), metavar="N", help="CPU threads (default: all cores)")
+    g.add_argument("--cuda-graphs", type=on_off, metavar="on|off",
+                   help="llama.cpp's CUDA graphs (default on): off can pay for native DSpark drafters, whose verify "
+                        "batches change size every round; the whole process, so set it at start")
     s = p.add_argument_group("speculation")
     s.add_argument("--draft-max", type=int_at_least(0), metavar="N", help=f"most drafts per round (default {DEFAULTS['draft_max']})")
     s.add_argument("--draft-fixed", type=int_at_least(0), metavar="N",
@@ -127,4 +141,5 @@ def pair_options(args: argparse.Namespace, config: dict | None = None, cache_dir
         threads=value(args, "threads", config),
         schedule=ScheduleConfig(max_draft=draft_max, fixed_draft=value(args, "draft_fixed", config)),
         cache_dir=cache_dir,
+        cuda_graphs=value(args, "cuda_graphs", config),
     )

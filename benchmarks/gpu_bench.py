@@ -34,6 +34,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from dspark_chat.app.options import on_off
 from dspark_chat.engine import llama as engine_llama
 from dspark_chat.engine.events import Done, Step, collect
 from dspark_chat.engine.pair import Pair, PairOptions
@@ -277,7 +278,10 @@ def run_all(args) -> dict:
     manifest = build_files(Path(args.folder), shapes, alphas, args.quant, args.keep_f16, log)
     target = manifest["target"]
     ngl = args.n_gpu_layers
-    options = PairOptions(n_ctx=args.ctx, n_gpu_layers=ngl, threads=args.threads, cache_dir=out_dir / "cache")
+    options = PairOptions(n_ctx=args.ctx, n_gpu_layers=ngl, threads=args.threads, cache_dir=out_dir / "cache",
+                          cuda_graphs=args.cuda_graphs)
+    if args.cuda_graphs is not None:
+        engine_llama.set_cuda_graphs(args.cuda_graphs)  # before the first context, the plain column's included
     tmodel = engine_llama.Model(target, n_gpu_layers=0)
     prompt_text = ids_to_text(tmodel, manifest["prompt_ids"])
     ngram_text = ids_to_text(tmodel, manifest["ngram_ids"])
@@ -293,7 +297,8 @@ def run_all(args) -> dict:
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "host": platform.node(), "device": args.device or gpu_name(),
         "llama_cpp_python": llama_cpp.__version__, "shape": args.shape, "quant": args.quant,
-        "n_gpu_layers": ngl, "max_tokens": args.max_tokens, "prompt_tokens": len(prompt),
+        "n_gpu_layers": ngl, "cuda_graphs": engine_llama.cuda_graphs_enabled(),
+        "max_tokens": args.max_tokens, "prompt_tokens": len(prompt),
         "ngram_prompt_tokens": len(ngram_prompt), "ngram_prompt_round_trip": round_trip,
         "build_s": manifest["build_s"], "rows": [],
     }
@@ -428,6 +433,8 @@ def main(argv=None) -> int:
                    help="drafter kinds to measure (run in this order: model, n-gram, DSpark)")
     a.add_argument("--shapes", choices=("auto", "varying"), default="auto",
                    help="varying: without the drafters' fixed decode shapes (an A/B of the engine's choice)")
+    a.add_argument("--cuda-graphs", type=on_off, metavar="on|off",
+                   help="llama.cpp's CUDA graphs for this whole process, plain column included (default: as set)")
     a.add_argument("--no-llamacpp", dest="llamacpp", action="store_false", help="skip llama.cpp's runs")
     a.add_argument("--no-curve", dest="curve", action="store_false", help="skip T_verify(n) and llama-bench")
     a.add_argument("--stall-dump-s", type=float, default=180, help="Python stacks to the log while a row stalls")

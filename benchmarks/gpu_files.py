@@ -43,6 +43,9 @@ SHAPES = {
     # Llama-3-8B / Llama-3.2-1B shapes with Llama 3's vocabulary size; a 3-layer DSpark drafter at full width.
     "gpu": Shapes(synth.SHAPE_8B, synth.SHAPE_1B, synth.DSPARK_8B, 128256),
     "tiny": Shapes(synth.TINY, synth.TINY, synth.DSPARK_TINY, 32000),
+    # tiny layers with the GPU files' vocabulary: a CPU proxy for the host's share of a round (its argmaxes and
+    # softmaxes run over 128256 logits per row, as on the GPU)
+    "host": Shapes(synth.TINY, synth.TINY, synth.DSPARK_TINY, 128256),
 }
 
 

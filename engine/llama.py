@@ -18,13 +18,16 @@ import numpy as np
 
 import llama_cpp as ll
 
-from .errors import ContextOverflowError, DecodeError, ModelLoadError
+from .errors import ContextOverflowError, DecodeError, DSparkError, ModelLoadError
 from .gguf_file import check_gguf_file
 
 
 _backend_lock = threading.Lock()
 _backend_ready = False
 _verbose = False
+_contexts_made = False  # set by the first Context: from then on ggml may have read the CUDA graph switch
+
+CUDA_GRAPHS_OFF_ENV = "GGML_CUDA_DISABLE_GRAPHS"  # ggml-cuda: set (to anything) = no CUDA graphs
 
 
 @ll.llama_log_callback
@@ -44,6 +47,29 @@ def init_backend(verbose: bool = False) -> None:
         ll.llama_log_set(_log_callback, ctypes.c_void_p(0))
         ll.llama_backend_init()
         _backend_ready = True
+
+
+def cuda_graphs_enabled() -> bool:
+    """Whether llama.cpp's CUDA backend captures and replays CUDA graphs in this process (CPU builds: moot)."""
+    return CUDA_GRAPHS_OFF_ENV not in os.environ
+
+
+def set_cuda_graphs(on: bool) -> None:
+    """Turn llama.cpp's CUDA graphs on or off for this process.
+
+    ggml reads its switch once, at the first decode on a GPU, so it can only change before the first context
+    exists. Off pays where verify batches change size nearly every round (native DSpark drafting on an H100:
+    1.40x plain decoding against 1.21-1.30x with graphs, docs/benchmarks.md run E); on pays where shapes repeat
+    (plain steps are 7% faster with graphs, a 1B model drafter's steps 45%)."""
+    if on == cuda_graphs_enabled():
+        return
+    if _contexts_made:
+        raise DSparkError("CUDA graphs can only be switched before the first model is loaded: restart dspark-chat "
+                          f"with --cuda-graphs {'on' if on else 'off'}")
+    if on:
+        del os.environ[CUDA_GRAPHS_OFF_ENV]
+    else:
+        os.environ[CUDA_GRAPHS_OFF_ENV] = "1"
 
 
 def default_threads() -> int:
@@ -195,6 +221,8 @@ class Context:
         other: "Context | None" = None,
     ):
         """other: a context whose model lends its tensors (native drafters without their own embeddings)."""
+        global _contexts_made
+        _contexts_made = True
         self.model = model
         threads = threads or default_threads()
         params = ll.llama_context_default_params()

@@ -17,7 +17,7 @@ from .calibration import Calibration
 from .costs import PROFILE_POINTS, PROFILE_PREFIX, CostCurve, profile_decode
 from .drafters import Drafter, ModelDrafter, NgramDrafter
 from .errors import DSparkError, IncompatibleDrafterError
-from .llama import Context, Model, default_threads, library_version
+from .llama import Context, Model, cuda_graphs_enabled, default_threads, library_version, set_cuda_graphs
 from .scheduler import ScheduleConfig, Scheduler
 from .session import Session
 
@@ -36,6 +36,7 @@ class PairOptions:
     schedule: ScheduleConfig | None = None
     cache_dir: Path | None = None  # where measured costs and calibration persist
     profile: bool = True  # measure costs at load (off: a rough default curve, for quick tools)
+    cuda_graphs: bool | None = None  # llama.cpp's CUDA graphs (None: as the process has them; see set_cuda_graphs)
 
 
 def check_vocab(target: Model, drafter: Model) -> None:
@@ -69,6 +70,8 @@ class Pair:
                  progress: Callable[[str], None] | None = None):
         self.options = options
         say = progress or (lambda _msg: None)
+        if options.cuda_graphs is not None:
+            set_cuda_graphs(options.cuda_graphs)  # before the first context: ggml reads it once
         threads = options.threads or default_threads()
         self.threads = threads
         say(f"loading {Path(target_path).name}")
@@ -127,7 +130,9 @@ class Pair:
     def _timed(self, ctx: Context, what: str, say, measure: Callable[[], dict], parse: Callable[[dict], T] = dict,
                *key: object) -> T:
         """A measurement of this machine (a dict), cached per model file, context and library version."""
-        name = _file_key(ctx.model, what, *key, ctx.n_ctx, ctx.threads, ctx.model.n_gpu_layers)
+        # costs without CUDA graphs differ from those with them (the default, left out of the key: kept caches stay)
+        graphs = () if cuda_graphs_enabled() else ("no-cuda-graphs",)
+        name = _file_key(ctx.model, what, *key, ctx.n_ctx, ctx.threads, ctx.model.n_gpu_layers, *graphs)
         cache = self.options.cache_dir / f"costs-{name}.json" if self.options.cache_dir else None
         if cache and cache.exists():
             try:

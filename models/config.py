@@ -10,6 +10,7 @@ names the key. Example (all keys):
     n_gpu_layers = -1          # layers on the GPU: 0 none, -1 all
     threads = 0                # CPU threads: 0 = every core
     ctx_size = 8192            # context window in tokens
+    cuda_graphs = true         # llama.cpp's CUDA graphs (false can pay for native DSpark drafters on NVIDIA GPUs)
 
     [sampling]
     temperature = 0.7          # 0 = greedy
@@ -70,6 +71,10 @@ def _float(lo: float, hi: float | None = None, lo_open: bool = False) -> Callabl
     return check
 
 
+def _bool(v: Any) -> str | None:
+    return None if isinstance(v, bool) else "true or false"
+
+
 def _text(v: Any) -> str | None:
     return None if isinstance(v, str) and v.strip() else "a non-empty string"
 
@@ -88,6 +93,7 @@ SCHEMA: dict[str, dict[str, Callable[[Any], str | None]]] = {
         "n_gpu_layers": _int(-1),
         "threads": _int(0, 1024),
         "ctx_size": _int(128),
+        "cuda_graphs": _bool,
     },
     "sampling": {
         "temperature": _float(0.0, 100.0),
@@ -119,6 +125,7 @@ class Config:
     n_gpu_layers: int | None = None
     threads: int | None = None
     ctx_size: int | None = None
+    cuda_graphs: bool | None = None
     temperature: float | None = None
     top_k: int | None = None
     top_p: float | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from benchmarks import gpu_bench, gpu_drafter_costs, gpu_files, gpu_overlap, gpu_shape_change
+from benchmarks import gpu_bench, gpu_drafter_costs, gpu_files, gpu_host_profile, gpu_overlap, gpu_shape_change
 
 ROW_FIELDS = ("alpha", "drafter_kind", "plain_tps", "dspark_tps", "llamacpp_tps", "acceptance_rate",
               "mean_accepted_len", "python_ms_per_round", "scheduler_verified_k", "identical_to_plain")
@@ -73,3 +73,14 @@ def test_llamacpp_statistics_are_parsed():
     assert (int(m.group(1)), float(m.group(3))) == (257, 367.143)
     counts = {k: float(rx.search(log).group(1)) for k, rx in gpu_bench.COUNTS.items()}
     assert counts == {"n_draft": 16, "n_predict": 257, "n_drafted": 300, "n_accept": 240}
+
+
+def test_host_profile_probe_runs_on_tiny_files(tmp_path):
+    files = tmp_path / "files"
+    gpu_files.main(["--folder", str(files), "--shape", "tiny", "--alphas", "0.8"])
+    out = tmp_path / "host.json"
+    assert gpu_host_profile.main(["--folder", str(files), "--n-gpu-layers", "0", "--kind", "model",
+                                  "--tokens", "16", "--out", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert res["mode"] == "model" and res["rounds"] > 0 and res["python_ms_per_round"] > 0
+    assert res["top_own_time"] and all(r["own_ms_per_round"] >= 0 for r in res["top_own_time"])

@@ -24,6 +24,7 @@ drafter = "auto"
 n_gpu_layers = -1
 threads = 2
 ctx_size = 8192
+cuda_graphs = false
 
 [sampling]
 temperature = 0
@@ -57,7 +58,7 @@ def test_every_documented_key(tmp_path):
     config = load_config(write(tmp_path, FULL))
     assert config.as_options() == {
         "target": "qwen3-8b", "drafter": "auto", "n_gpu_layers": -1, "threads": 2, "ctx_size": 8192,
-        "temperature": 0.0, "top_k": 20, "top_p": 0.9, "min_p": 0.1, "max_tokens": 7, "seed": 42,
+        "cuda_graphs": False, "temperature": 0.0, "top_k": 20, "top_p": 0.9, "min_p": 0.1, "max_tokens": 7, "seed": 42,
         "draft_max": 8, "draft_fixed": 3, "theme": "nord",
     }
     assert isinstance(config.temperature, float)
@@ -76,6 +77,7 @@ def test_the_default_location_follows_the_home_variable(tmp_path, monkeypatch):
     ("[sampling]\ntop_k = 2.5\n", "sampling.top_k must be an integer, got 2.5"),
     ("[sampling]\nmax_tokens = 0\n", "sampling.max_tokens must be an integer of at least 1, got 0"),
     ("[models]\nthreads = true\n", "models.threads must be an integer"),
+    ("[models]\ncuda_graphs = \"off\"\n", "models.cuda_graphs must be true or false, got 'off'"),
     ("[models]\nctx_size = 64\n", "models.ctx_size must be an integer of at least 128, got 64"),
     ("[models]\nn_gpu_layers = -2\n", "models.n_gpu_layers must be an integer of at least -1"),
     ("[models]\ntarget = \"\"\n", "models.target must be a non-empty string"),
@@ -116,6 +118,8 @@ def test_precedence_flag_then_file_then_default(tmp_path):
     options = pair_options(_args(["--ctx-size", "1024"]), config)
     assert options.n_ctx == 1024 and options.threads == 2 and options.schedule.max_draft == 8
     assert options.schedule.fixed_draft == 3 and options.n_gpu_layers == -1
+    assert options.cuda_graphs is False and pair_options(_args(["--cuda-graphs", "on"]), config).cuda_graphs is True
+    assert pair_options(_args([]), {}).cuda_graphs is None  # as the process has them
 
 
 def _ask(home: Path, *argv: str) -> subprocess.CompletedProcess:

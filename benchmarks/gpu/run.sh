@@ -13,8 +13,8 @@
 #   benchmarks/gpu/run.sh full   CARRY WORK OUTDIR SMOLLM_GGUF
 #                                             the lossless tests (while the files are quantized), then every row
 #                                             of every drafter kind with llama.cpp's in one invocation, then
-#                                             the shape-change and drafter-cost probes and an A/B of the
-#                                             drafters' decode shapes (OUTDIR/ab-{auto,varying}-{1,2})
+#                                             where the host's time goes (host), and DSpark rows with CUDA
+#                                             graphs off and on, alternating (OUTDIR/graphs-{off,on}-N)
 #   benchmarks/gpu/run.sh quick  CARRY WORK OUTDIR SMOLLM_GGUF
 #                                             dspark-chat rows only (ALPHAS="0 0.8" limits the files too), then tests
 #   benchmarks/gpu/run.sh overlap CARRY WORK OUTDIR
@@ -23,6 +23,8 @@
 #                                             does a change of batch size cost? (gpu_shape_change.py)
 #   benchmarks/gpu/run.sh drafters CARRY WORK OUTDIR
 #                                             where a drafting round's time goes (gpu_drafter_costs.py)
+#   benchmarks/gpu/run.sh host   CARRY WORK OUTDIR
+#                                             where the host's share of a round goes (gpu_host_profile.py)
 #   benchmarks/gpu/run.sh tests  CARRY WORK SMOLLM_GGUF [pytest args...]
 #                                             the lossless tests on the CUDA build, every pair on the GPU
 #
@@ -127,15 +129,13 @@ full)
     wait  # the tests: nothing else may use the GPU while rows are timed
     timeout "${BENCH_TIMEOUT:-1200}" "$0" bench "$carry" "$work" "$out/main" --kinds model ngram dspark \
         ${ALPHAS:+--alphas $ALPHAS} || true
-    "$0" shape "$carry" "$work" "$out" > "$work/shape.log" 2>&1 || true
-    "$0" drafters "$carry" "$work" "$out" > "$work/drafters.log" 2>&1 || true
-    # A/B of the drafters' decode shapes (fixed DSpark shapes, one-token catch-up) at alpha 0.8, twice each,
-    # alternating: dspark-chat rows only
-    for rep in 1 2; do
-        for shapes in auto varying; do
-            timeout 300 "$0" bench "$carry" "$work" "$out/ab-$shapes-$rep" --kinds model dspark --alphas 0.8 \
-                --no-curve --no-llamacpp --shapes $shapes || true
-        done
+    "$0" host "$carry" "$work" "$out" > "$work/host.log" 2>&1 || true
+    # CUDA graphs off (--cuda-graphs off, the whole process) against on, alternating, DSpark rows only; the
+    # shape-change and drafter-cost probes (runs C-E) are `shape` and `drafters`
+    for run in off-1:"0 0.8" on-2:0.8 off-2:0.8; do
+        graphs=${run%%-*}; name=${run%%:*}
+        timeout 300 "$0" bench "$carry" "$work" "$out/graphs-$name" --kinds dspark --alphas ${run#*:} \
+            --no-curve --no-llamacpp --cuda-graphs $graphs || true
     done
     echo ALL-DONE >> "$work/bench.log"
     ;;
@@ -150,6 +150,14 @@ quick)
         tests/test_lossless.py tests/test_sampling.py tests/test_dspark.py -k "not gemma and not without_layer_inputs" \
         > "$work/tests.log" 2>&1 || true
     echo TESTS-DONE >> "$work/tests.log"
+    ;;
+host)
+    eval "$(exports)"
+    cd "$work/src"
+    for kind in dspark model; do
+        python3 -m benchmarks.gpu_host_profile --folder "$work/files" --kind $kind --cache "$4/main/cache" \
+            --out "$4/host-$kind.json"
+    done
     ;;
 drafters)
     eval "$(exports)"
@@ -174,5 +182,5 @@ tests)
         python3 -m pytest -p no:cacheprovider "$@"
     ;;
 *)
-    echo "usage: $0 setup|env|bench|all|full|quick|overlap|shape|tests CARRY WORK [OUTDIR args...]" >&2; exit 2 ;;
+    echo "usage: $0 setup|env|bench|all|full|quick|overlap|shape|drafters|host|tests CARRY WORK [OUTDIR args...]" >&2; exit 2 ;;
 esac

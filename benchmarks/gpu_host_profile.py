@@ -1,0 +1,80 @@
+"""Where does the host's (Python's) share of a speculative round go? cProfile over real rounds on the GPU files.
+
+The GPU benchmark measures Python per round as the time outside `llama_decode` (each decode waited for); this
+probe says which functions spend it. It loads one pair of `gpu_files.py` (target + model or DSpark drafter at one
+alpha), warms up as `gpu_bench` does, then profiles one generation of `--tokens` greedy tokens and reports, per
+round, the functions with the most own time (a ctypes call's time counts as its Python caller's own: `_launch`
+holds llama_decode's launch, `_logits` the wait for the device) and a second, unprofiled generation's Python
+milliseconds per round for scale (cProfile itself slows Python down).
+
+    python -m benchmarks.gpu_host_profile --folder /data/pair --kind dspark --alpha-tag a080 --out host.json
+"""
+
+from __future__ import annotations
+
+import llama_cpp  # noqa: F401  (before numpy-using imports: see engine/__init__.py on CUDA builds)
+
+import cProfile
+import pstats
+import time
+from pathlib import Path
+
+from benchmarks import gpu_files
+from benchmarks.gpu_bench import DecodeClock, generate, ids_to_text
+from dspark_chat.engine.pair import Pair, PairOptions
+
+TOP = 25
+
+
+def profile(target: str, drafter: str, n_gpu_layers: int, tokens: int, prompt_ids: list[int],
+            cache: Path | None = None) -> dict:
+    options = PairOptions(n_ctx=2048, n_gpu_layers=n_gpu_layers, cache_dir=cache)
+    with Pair(target, drafter, options) as pair:
+        prompt = pair.target_model.tokenize(ids_to_text(pair.target_model, prompt_ids))
+        session = pair.session()
+        generate(pair.plain_session(), prompt, 32)  # warm-up: allocations, CUDA graphs
+        generate(session, prompt, tokens)  # and a first calibration, as gpu_bench's rows have
+        with DecodeClock() as clock:
+            done, _ = generate(session, prompt, tokens)
+        st = done.stats
+        inside, n_decodes = clock.inside(st.t_decode_start, st.t_end)
+        python_ms = 1e3 * (st.decode_seconds - inside) / st.rounds
+
+        profiler = cProfile.Profile()
+        t0 = time.perf_counter()
+        profiler.enable()
+        done, _ = generate(session, prompt, tokens)
+        profiler.disable()
+        wall = time.perf_counter() - t0
+        rounds = done.stats.rounds
+        stats = pstats.Stats(profiler).stats  # {(file, line, name): (calls, primitive, tottime, cumtime, callers)}
+        rows = sorted(stats.items(), key=lambda kv: kv[1][2], reverse=True)[:TOP]
+        top = [{"function": f"{Path(file).name}:{line}({name})", "calls_per_round": calls / rounds,
+                "own_ms_per_round": 1e3 * own / rounds, "total_ms_per_round": 1e3 * total / rounds}
+               for (file, line, name), (calls, _, own, total, _) in rows]
+        return {
+            "mode": pair.mode, "tokens": done.stats.tokens, "rounds": rounds,
+            "drafting_rounds": done.stats.spec_rounds, "decodes_per_round": n_decodes / max(1, st.rounds),
+            "python_ms_per_round": python_ms,
+            "profiled_ms_per_round": 1e3 * wall / rounds,
+            "top_own_time": top,
+        }
+
+
+def main(argv=None) -> int:
+    ap = gpu_files.probe_parser(__name__, __doc__, "a080", "which alpha's drafter (e.g. a080)")
+    ap.add_argument("--kind", choices=("dspark", "model"), default="dspark")
+    ap.add_argument("--tokens", type=int, default=256)
+    ap.add_argument("--cache", type=Path, help="cost cache of an earlier gpu_bench run (OUT/cache): no re-profiling")
+    args = ap.parse_args(argv)
+    manifest = gpu_files.read_manifest(args.folder)
+    drafters = manifest["dspark_drafters" if args.kind == "dspark" else "model_drafters"]
+    result = profile(manifest["target"], drafters[args.alpha_tag], args.n_gpu_layers, args.tokens,
+                     manifest["prompt_ids"], args.cache)
+    result.update(kind=args.kind, alpha_tag=args.alpha_tag)
+    gpu_files.report(result, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
