@@ -1,0 +1,71 @@
+"""Patch an unpacked llama-cpp-python sdist before a GPU build: one CUDA graph per batch shape.
+
+llama.cpp's CUDA backend caches captured CUDA graphs per context, keyed by the address of the graph's first node.
+llama.cpp builds every graph of a context in the same memory, so that address is the same for every batch size:
+a decode of another size than the last runs uncaptured (+1.4 ms for an 8B target on an H100), the next one
+captures anew (+4.9 ms), and only the third replays. Speculative decoding changes the verify size nearly every
+round, and a model drafter alternates catch-up batches with one-token steps, so they pay that on most decodes
+(docs/benchmarks.md, runs E and F). Keying the cache by the graph's shape as well lets every batch size keep its
+own captured graph (ggml evicts graphs unused for 10 s, so memory stays bounded).
+
+    python packaging/patch_llama.py SDIST_DIR      # idempotent; exit 1 with one line if the source is unknown
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+TARGET = Path("vendor/llama.cpp/ggml/src/ggml-cuda/ggml-cuda.cu")
+MARK = "dspark-chat: one CUDA graph per batch shape"
+ORIGINAL = """static const void * ggml_cuda_graph_get_key(ggml_cgraph * cgraph) {
+    return cgraph->nodes[0];
+}
+"""
+PATCHED = """static const void * ggml_cuda_graph_get_key(ggml_cgraph * cgraph) {
+    // dspark-chat: one CUDA graph per batch shape. Every graph of a context is built in the same memory, so the
+    // first node's address alone names one graph for all batch sizes and each change of size re-captures it;
+    // the graph's node count and its first and last nodes' shapes tell the sizes apart.
+    uint64_t shape = (uint64_t) cgraph->n_nodes;
+    if (cgraph->n_nodes > 0) {
+        const ggml_tensor * ends[2] = { cgraph->nodes[0], cgraph->nodes[cgraph->n_nodes - 1] };
+        for (const ggml_tensor * t : ends) {
+            for (int d = 0; d < GGML_MAX_DIMS; ++d) {
+                shape = shape * 1000003u ^ (uint64_t) t->ne[d];
+            }
+        }
+    }
+    return (const void *) ((uintptr_t) cgraph->nodes[0] ^ (uintptr_t) (shape * 0x9E3779B97F4A7C15ull));
+}
+"""
+
+
+def patch(sdist: Path) -> str:
+    """'patched' or 'already patched'; ValueError when the file is not the one this patch was written for."""
+    path = Path(sdist) / TARGET
+    if not path.is_file():
+        raise ValueError(f"{path} not found: not a llama-cpp-python sdist")
+    text = path.read_text(encoding="utf-8")
+    if MARK in text:
+        return "already patched"
+    if text.count(ORIGINAL) != 1:
+        raise ValueError(f"{TARGET} changed upstream: the CUDA graph patch does not apply (build unpatched)")
+    path.write_text(text.replace(ORIGINAL, PATCHED), encoding="utf-8")
+    return "patched"
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print("usage: python packaging/patch_llama.py SDIST_DIR", file=sys.stderr)
+        return 2
+    try:
+        print(f"{TARGET}: {patch(Path(argv[0]))}")
+    except (ValueError, OSError) as exc:
+        print(f"patch_llama: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
