@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 N_BUCKETS = 20
+ROUNDS_KEPT = 5000  # the drafting-share history halves past this many rounds, so recent sessions dominate
 # Pseudo-trials at the bucket's own raw value on top of the Beta(1, 1) prior: before any evidence a drafter that
 # says 0.9 is believed a little, after a few dozen rounds the counts dominate.
 PRIOR_TRIALS = 4.0
@@ -40,6 +41,20 @@ class Calibration:
         self._prior_a = 1.0 + prior_trials * centers
         self._prior_b = 1.0 + prior_trials * (1.0 - centers)
         self._table: np.ndarray | None = None
+        # how often rounds drafted, over this pair's sessions on this machine (engine/graphs_policy.py reads it)
+        self.rounds = 0.0
+        self.drafting_rounds = 0.0
+
+    def count_round(self, drafting: bool) -> None:
+        self.rounds += 1.0
+        self.drafting_rounds += drafting
+        if self.rounds > ROUNDS_KEPT:
+            self.rounds /= 2.0
+            self.drafting_rounds /= 2.0
+
+    @property
+    def drafting_share(self) -> float:
+        return self.drafting_rounds / self.rounds if self.rounds else 0.0
 
     def bucket(self, confidence: float) -> int:
         """`buckets` for one confidence, without numpy (the gate asks once per drafted token)."""
@@ -77,9 +92,12 @@ class Calibration:
         self._table = None
 
     def to_dict(self) -> dict:
-        return {"n_buckets": self.n_buckets, "accepted": self.accepted.tolist(), "tried": self.tried.tolist()}
+        return {"n_buckets": self.n_buckets, "accepted": self.accepted.tolist(), "tried": self.tried.tolist(),
+                "rounds": self.rounds, "drafting_rounds": self.drafting_rounds}
 
     def load(self, data: dict) -> None:
+        self.rounds = float(data.get("rounds", 0.0))  # files written before the share was kept have none
+        self.drafting_rounds = min(float(data.get("drafting_rounds", 0.0)), self.rounds)
         if data.get("n_buckets") != self.n_buckets:
             return
         self.accepted = np.array(data["accepted"], dtype=np.float64)

@@ -49,6 +49,11 @@ def init_backend(verbose: bool = False) -> None:
         _backend_ready = True
 
 
+def contexts_made() -> bool:
+    """Has this process created a context (after which ggml may have read the CUDA graph switch)?"""
+    return _contexts_made
+
+
 def cuda_graphs_enabled() -> bool:
     """Whether llama.cpp's CUDA backend captures and replays CUDA graphs in this process (CPU builds: moot)."""
     return CUDA_GRAPHS_OFF_ENV not in os.environ

@@ -17,7 +17,9 @@ from .calibration import Calibration
 from .costs import PROFILE_POINTS, PROFILE_PREFIX, CostCurve, profile_decode
 from .drafters import Drafter, ModelDrafter, NgramDrafter
 from .errors import DSparkError, IncompatibleDrafterError
-from .llama import Context, Model, cuda_graphs_enabled, default_threads, library_version, set_cuda_graphs
+from .graphs_policy import automatic_choice
+from .llama import (Context, Model, contexts_made, cuda_graphs_enabled, default_threads, library_version,
+                    set_cuda_graphs, supports_gpu_offload)
 from .scheduler import ScheduleConfig, Scheduler
 from .session import Session
 
@@ -36,7 +38,7 @@ class PairOptions:
     schedule: ScheduleConfig | None = None
     cache_dir: Path | None = None  # where measured costs and calibration persist
     profile: bool = True  # measure costs at load (off: a rough default curve, for quick tools)
-    cuda_graphs: bool | None = None  # llama.cpp's CUDA graphs (None: as the process has them; see set_cuda_graphs)
+    cuda_graphs: bool | None = None  # llama.cpp's CUDA graphs (None: the engine's choice, graphs_policy.py)
 
 
 def check_vocab(target: Model, drafter: Model) -> None:
@@ -70,42 +72,55 @@ class Pair:
                  progress: Callable[[str], None] | None = None):
         self.options = options
         say = progress or (lambda _msg: None)
-        if options.cuda_graphs is not None:
-            set_cuda_graphs(options.cuda_graphs)  # before the first context: ggml reads it once
         threads = options.threads or default_threads()
         self.threads = threads
         say(f"loading {Path(target_path).name}")
         self.target_model = Model(target_path, n_gpu_layers=options.n_gpu_layers)
+        spec = None if drafter is None else str(drafter)
+        self.drafter_model: Model | None = None
+        if spec not in NONE_DRAFTERS and spec != "ngram":
+            say(f"loading drafter {Path(spec).name}")
+            gpu = options.drafter_gpu_layers
+            self.drafter_model = Model(spec, n_gpu_layers=options.n_gpu_layers if gpu is None else gpu)
+        self._drafter_key = _file_key(self.drafter_model) if self.drafter_model else ("ngram" if spec == "ngram" else None)
+        self.calibration = Calibration()
+        self._load_calibration()
+        self.cuda_graphs_reason = self._set_cuda_graphs(say)  # before the first context: ggml reads it once
         n_ctx = min(options.n_ctx, self.target_model.n_ctx_train or options.n_ctx)
         self.target_ctx = Context(self.target_model, n_ctx, options.n_batch, threads)
-        self.drafter_model: Model | None = None
         self.drafter: Drafter | None = None
         self._filler = self.target_model.tokenize(" the", add_special=False)[-1]
         self.verify_cost = self._costs(self.target_ctx, "target", say)
-        spec = None if drafter is None else str(drafter)
-        if spec in NONE_DRAFTERS:
-            self.drafter = None
-        elif spec == "ngram":
+        if spec == "ngram":
             self.drafter = NgramDrafter()
-        else:
-            self.drafter = self._load_drafter(Path(spec), n_ctx, threads, say)
+        elif self.drafter_model is not None:
+            self.drafter = self._load_drafter(self.drafter_model, n_ctx, threads, say)
         draft_cost = self.drafter.expected_cost if self.drafter else (lambda k: 0.0)
-        self.calibration = Calibration()
-        self._load_calibration()
         self.scheduler = Scheduler(self.verify_cost, draft_cost, options.schedule or ScheduleConfig(),
                                    self.calibration, getattr(self.drafter, "expected_costs", None))
         self._session: Session | None = None
         self._plain: Session | None = None
 
+    def _set_cuda_graphs(self, say) -> str:
+        """The user's choice, else the engine's (graphs_policy); the automatic one only while ggml can still
+        take it (the process's first context), and never back on when the environment turned graphs off."""
+        if self.options.cuda_graphs is not None:
+            set_cuda_graphs(self.options.cuda_graphs)
+            return f"CUDA graphs {'on' if self.options.cuda_graphs else 'off'}: as asked"
+        native = self.drafter_model is not None and self.drafter_model.arch == "dflash"
+        on_gpu = self.options.n_gpu_layers != 0 and supports_gpu_offload()
+        wanted, why = automatic_choice(native, on_gpu, self.calibration)
+        if not wanted and cuda_graphs_enabled() and not contexts_made():
+            set_cuda_graphs(False)
+            say(why)
+            return why
+        return why if wanted == cuda_graphs_enabled() else ""
+
     @property
     def mode(self) -> str:
         return self.drafter.kind if self.drafter else "plain"
 
-    def _load_drafter(self, path: Path, n_ctx: int, threads: int, say) -> Drafter:
-        say(f"loading drafter {path.name}")
-        gpu = self.options.drafter_gpu_layers
-        model = Model(path, n_gpu_layers=self.options.n_gpu_layers if gpu is None else gpu)
-        self.drafter_model = model
+    def _load_drafter(self, model: Model, n_ctx: int, threads: int, say) -> Drafter:
         if model.arch == "dflash":
             from .dspark_drafter import load_dspark_drafter
 
@@ -147,10 +162,9 @@ class Pair:
 
     # -- calibration persistence ----------------------------------------------------------------------------
     def _calibration_path(self) -> Path | None:
-        if not self.options.cache_dir or not self.drafter:
+        if not self.options.cache_dir or not self._drafter_key:
             return None
-        drafter_key = _file_key(self.drafter_model) if self.drafter_model else self.drafter.kind
-        return self.options.cache_dir / f"calibration-{_file_key(self.target_model)}-{drafter_key}.json"
+        return self.options.cache_dir / f"calibration-{_file_key(self.target_model)}-{self._drafter_key}.json"
 
     def _load_calibration(self) -> None:
         path = self._calibration_path()

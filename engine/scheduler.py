@@ -276,6 +276,7 @@ class Scheduler:
     def observe(self, confidences: np.ndarray, k: int, n_accepted: int, verify_seconds: float, overhead: float,
                 draft_seconds: float = 0.0) -> None:
         drafting = bool(k or len(confidences))
+        self.calibration.count_round(drafting)
         got = self._realized[drafting]
         got[0] = REALIZED_DECAY * got[0] + n_accepted + 1
         got[1] = REALIZED_DECAY * got[1] + draft_seconds + verify_seconds + overhead

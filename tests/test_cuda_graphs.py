@@ -44,3 +44,41 @@ def test_the_flag_reaches_the_engine_and_bad_values_are_one_line(smollm_q4):
     assert r.returncode == 0, r.stderr
     bad = run_cli("ask", "Hi", "--target", str(smollm_q4), "--cuda-graphs", "sometimes")
     assert bad.returncode == 2 and "expected on or off" in bad.stderr and len(bad.error_lines()) == 1
+
+
+def test_the_automatic_choice_follows_the_pairs_drafting_history():
+    from dspark_chat.engine.calibration import Calibration
+    from dspark_chat.engine.graphs_policy import MIN_ROUNDS, automatic_choice
+
+    history = Calibration()
+    assert automatic_choice(True, True, history)[0] is True  # no history yet: llama.cpp's default
+    for i in range(MIN_ROUNDS):
+        history.count_round(drafting=i % 5 != 0)  # drafted in 80% of rounds, like DSpark at alpha 0.8
+    on, why = automatic_choice(True, True, history)
+    assert on is False and "80%" in why
+    assert automatic_choice(False, True, history)[0] is True  # a model drafter's steps need graphs
+    assert automatic_choice(True, False, history)[0] is True  # CPU: nothing to switch
+    rarely = Calibration()
+    for i in range(MIN_ROUNDS):
+        rarely.count_round(drafting=i % 50 == 0)  # a drafter that only probes (alpha 0)
+    assert automatic_choice(True, True, rarely)[0] is True
+
+
+def test_the_drafting_history_persists_with_the_pair(smollm_q4, tmp_path):
+    from dspark_chat.engine.pair import Pair, PairOptions
+    from dspark_chat.engine.session import GenerateParams
+    from dspark_chat.engine.events import collect
+    from dspark_chat.engine.sampling import SamplingParams
+
+    options = PairOptions(n_ctx=512, threads=1, profile=False, cache_dir=tmp_path)
+    with Pair(smollm_q4, "ngram", options) as pair:
+        prompt = pair.target_model.tokenize("one two three one two three one two three")
+        collect(pair.session().generate(prompt, GenerateParams(24, SamplingParams(temperature=0))))
+        assert pair.cuda_graphs_reason == ""  # not a native drafter: nothing to say, nothing switched
+        pair.save_state()
+        rounds = pair.calibration.rounds
+    saved = json.loads(next(tmp_path.glob("calibration-*.json")).read_text())
+    assert saved["rounds"] == rounds > 0 and 0 <= saved["drafting_rounds"] <= rounds
+    with Pair(smollm_q4, "ngram", options) as again:
+        assert again.calibration.rounds == rounds and again.calibration.drafting_share == saved[
+            "drafting_rounds"] / rounds

@@ -523,8 +523,13 @@ def test_ask_and_bench_run_in_dspark_mode(synth_target, synth_drafters, tmp_path
     bench = cli("bench", "--target", synth_target, "--drafter", synth_drafters["dspark"], "--prompts", prompts,
                 "--max-tokens", 24, "--json", "--threads", THREADS)
     assert bench.returncode == 0, bench.stderr
-    summary = json.loads(bench.stdout)["summary"]
-    assert summary["identical"] == summary["total"] == 2
+    result = json.loads(bench.stdout)
+    assert result["summary"]["total"] == 2
+    split = [r for r in result["rows"] if not r["identical"]]
+    # a GPU's batched and single-token kernels round differently: a split is allowed there at a near tie only
+    # (a run on an H100 split one prompt of this random-weight pair once, docs/benchmarks.md run F)
+    assert len(split) <= allowed_splits(2, 0.0), split
+    assert all(abs(r["divergence"].get("logit_gap", float("inf"))) < TIE_EPS for r in split), split
 
 
 def test_cli_refuses_an_unfit_drafter_in_one_line(synth_drafters, smollm_q4):

@@ -185,3 +185,31 @@ def test_readme_opens_with_the_two_commands_ci_runs():
     assert lines[2:6] == ["```bash", "python3 -m venv .venv && .venv/bin/pip install . && .venv/bin/dspark-chat",
                           "bash .ci/run", "```"]
     assert "exec bash packaging/dev-test.sh" in (ROOT / ".ci" / "run").read_text()
+
+
+def _patch_llama(sdist: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "packaging" / "patch_llama.py"), str(sdist)],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_cuda_graph_patch_applies_once_and_refuses_unknown_sources(tmp_path):
+    sys.path.insert(0, str(ROOT / "packaging"))
+    try:
+        import patch_llama
+    finally:
+        sys.path.pop(0)
+    source = tmp_path / "sdist" / patch_llama.TARGET
+    source.parent.mkdir(parents=True)
+    # the function as llama-cpp-python 0.3.36 vendors it, between neighbours the patch must leave alone
+    source.write_text("// before\n" + patch_llama.ORIGINAL + "// after\n")
+    first, second = _patch_llama(tmp_path / "sdist"), _patch_llama(tmp_path / "sdist")
+    assert first.returncode == 0 and "patched" in first.stdout
+    assert second.returncode == 0 and "already patched" in second.stdout
+    text = source.read_text()
+    assert text.startswith("// before\n") and text.endswith("// after\n") and text.count(patch_llama.MARK) == 1
+    assert patch_llama.ORIGINAL not in text
+    source.write_text("// a llama.cpp whose graph cache changed\n")
+    changed = _patch_llama(tmp_path / "sdist")
+    assert changed.returncode == 1 and changed.stderr.count("\n") == 1 and "does not apply" in changed.stderr
+    missing = _patch_llama(tmp_path / "nothing")
+    assert missing.returncode == 1 and "not a llama-cpp-python sdist" in missing.stderr
