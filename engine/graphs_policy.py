@@ -1,12 +1,14 @@
 """Whether a pair runs with llama.cpp's CUDA graphs, when the user leaves it to the engine (cuda_graphs None).
 
-Measured on an H100 with an 8B-shape target (docs/benchmarks.md, runs E and F): CUDA graphs make plain steps about
-9% faster and a 1B model drafter's steps 45% faster (a model drafter at alpha 0.8: 1.31x plain with graphs, 1.12x
+Measured on two H100s with an 8B-shape target (docs/benchmarks.md, run F): CUDA graphs make plain steps about 8%
+faster and a 1B model drafter's steps about 45% faster (a model drafter at alpha 0.8: 341 t/s with graphs, 261
 without). A native DSpark drafter changes the verify batch size nearly every round, and llama.cpp then runs the
-target's decodes uncaptured or captures them anew: without graphs DSpark at alpha 0.8 ran 12-18% faster (4 of 4
-process pairs on one machine, 2 of 2 on another), while a DSpark pair that never drafts (alpha 0) ran 15% slower.
+target's decodes uncaptured or captures them anew: without graphs DSpark at alpha 0.8 (drafting in ~80% of its
+rounds) ran 3% faster on one machine (6 processes against 10 with graphs; adjacent pairs -6% to +16%) and 12%
+faster on the other (2 against 2), while a DSpark pair that never drafts (alpha 0) ran 12% slower. From those
+numbers graphs off breaks even at a drafting share of about 0.6 on the first machine; the threshold keeps a margin.
 ggml reads the switch once per process, so the choice is made before the first context, from this pair's own
-history on this machine: graphs go off for a native drafter that drafted in most rounds of its earlier sessions.
+history on this machine.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 from .calibration import Calibration
 
 MIN_ROUNDS = 200  # rounds of history before the history decides
-MIN_DRAFTING_SHARE = 0.5
+MIN_DRAFTING_SHARE = 0.7
 
 
 def automatic_choice(native_drafter: bool, on_gpu: bool, history: Calibration) -> tuple[bool, str]:
