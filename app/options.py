@@ -25,7 +25,7 @@ DEFAULTS: dict[str, Any] = {
     "seed": None,
     "draft_max": 16,
     "draft_fixed": None,
-    "cuda_graphs": None,  # as llama.cpp has them (on, unless GGML_CUDA_DISABLE_GRAPHS is set)
+    "cuda_graphs": None,  # the engine's choice per pair (engine/graphs_policy.py)
 }
 
 
@@ -88,8 +88,8 @@ def add_model_options(p: argparse.ArgumentParser, drafter_default: str | None = 
     g.add_argument("--n-gpu-layers", type=int_at_least(-1), metavar="N", help="layers offloaded to the GPU (-1: all, the default; 0: none)")
     g.add_argument("--threads", type=int_at_least(1), metavar="N", help="CPU threads (default: all cores)")
     g.add_argument("--cuda-graphs", type=on_off, metavar="on|off",
-                   help="llama.cpp's CUDA graphs (default on): off can pay for native DSpark drafters, whose verify "
-                        "batches change size every round; the whole process, so set it at start")
+                   help="llama.cpp's CUDA graphs for this process (default: the engine's choice per pair, off only "
+                        "for a native DSpark drafter that keeps drafting; docs/cli.md)")
     s = p.add_argument_group("speculation")
     s.add_argument("--draft-max", type=int_at_least(0), metavar="N", help=f"most drafts per round (default {DEFAULTS['draft_max']})")
     s.add_argument("--draft-fixed", type=int_at_least(0), metavar="N",

@@ -63,9 +63,7 @@ def set_cuda_graphs(on: bool) -> None:
     """Turn llama.cpp's CUDA graphs on or off for this process.
 
     ggml reads its switch once, at the first decode on a GPU, so it can only change before the first context
-    exists. Off pays where verify batches change size nearly every round (native DSpark drafting on an H100:
-    1.40x plain decoding against 1.21-1.30x with graphs, docs/benchmarks.md run E); on pays where shapes repeat
-    (plain steps are 7% faster with graphs, a 1B model drafter's steps 45%)."""
+    exists. Which pays is measured in docs/benchmarks.md (runs E and F) and chosen in graphs_policy.py."""
     if on == cuda_graphs_enabled():
         return
     if _contexts_made:

@@ -82,7 +82,9 @@ class Pair:
             say(f"loading drafter {Path(spec).name}")
             gpu = options.drafter_gpu_layers
             self.drafter_model = Model(spec, n_gpu_layers=options.n_gpu_layers if gpu is None else gpu)
-        self._drafter_key = _file_key(self.drafter_model) if self.drafter_model else ("ngram" if spec == "ngram" else None)
+        # calibration (and the drafting history the CUDA graph choice reads) is kept per target and drafter file
+        self._drafter_key = _file_key(self.drafter_model) if self.drafter_model else ("ngram" if spec == "ngram"
+                                                                                      else None)
         self.calibration = Calibration()
         self._load_calibration()
         self.cuda_graphs_reason = self._set_cuda_graphs(say)  # before the first context: ggml reads it once
