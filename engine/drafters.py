@@ -180,7 +180,6 @@ class NgramDrafter:
     kind = "ngram"
     MIN_N = 2
     MAX_N = 5
-    DECAY = 0.97  # later positions of a copied span are less certain
 
     def __init__(self, min_n: int = MIN_N, max_n: int = MAX_N):
         self.min_n = min_n
@@ -203,9 +202,13 @@ class NgramDrafter:
         cont, n, agree = self._index.lookup(n_max)
         found = Draft()
         if cont:
-            # longer matches, and earlier occurrences that agree on the next token, make a surer proposal
-            first = 1.0 - 0.5 ** (n + agree - 1)
-            found = Draft(cont, first * self.DECAY ** np.arange(len(cont)), None)
+            # longer matches, and earlier occurrences that agree on the next token, make a surer proposal. Every
+            # position of the span gets that one confidence: once a copy is right it tends to stay right, which the
+            # calibration learns per match strength. Confidences that decayed along the span put later positions
+            # into buckets learned from weak first positions, and the gate cut spans that would have been kept
+            # (Gemma 3 270M, 40 prompts: 1.21-1.22x plain with a 0.97 decay a position, 1.26-1.27x without)
+            confidence = 1.0 - 0.5 ** (n + agree - 1)
+            found = Draft(cont, np.full(len(cont), confidence), None)
         found.seconds = time.perf_counter() - t0
         self._seconds += 0.1 * (found.seconds - self._seconds)
         return found
