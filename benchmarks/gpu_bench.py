@@ -278,10 +278,12 @@ def run_all(args) -> dict:
     manifest = build_files(Path(args.folder), shapes, alphas, args.quant, args.keep_f16, log)
     target = manifest["target"]
     ngl = args.n_gpu_layers
+    # pinned for the whole process, plain column included: the engine's automatic choice (graphs_policy) would
+    # otherwise follow the pairs' history in the cost cache and change what a row measures from run to run
+    graphs = engine_llama.cuda_graphs_enabled() if args.cuda_graphs is None else args.cuda_graphs
+    engine_llama.set_cuda_graphs(graphs)
     options = PairOptions(n_ctx=args.ctx, n_gpu_layers=ngl, threads=args.threads, cache_dir=out_dir / "cache",
-                          cuda_graphs=args.cuda_graphs)
-    if args.cuda_graphs is not None:
-        engine_llama.set_cuda_graphs(args.cuda_graphs)  # before the first context, the plain column's included
+                          cuda_graphs=graphs)
     tmodel = engine_llama.Model(target, n_gpu_layers=0)
     prompt_text = ids_to_text(tmodel, manifest["prompt_ids"])
     ngram_text = ids_to_text(tmodel, manifest["ngram_ids"])

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from benchmarks import gpu_files
 from benchmarks.gpu_bench import DecodeClock, generate, ids_to_text
+from dspark_chat.engine.llama import cuda_graphs_enabled
 from dspark_chat.engine.pair import Pair, PairOptions
 
 TOP = 25
@@ -28,7 +29,8 @@ TOP = 25
 
 def profile(target: str, drafter: str, n_gpu_layers: int, tokens: int, prompt_ids: list[int],
             cache: Path | None = None) -> dict:
-    options = PairOptions(n_ctx=2048, n_gpu_layers=n_gpu_layers, cache_dir=cache)
+    # graphs as the process has them, not the engine's choice from the pair's history in `cache` (see gpu_bench)
+    options = PairOptions(n_ctx=2048, n_gpu_layers=n_gpu_layers, cache_dir=cache, cuda_graphs=cuda_graphs_enabled())
     with Pair(target, drafter, options) as pair:
         prompt = pair.target_model.tokenize(ids_to_text(pair.target_model, prompt_ids))
         session = pair.session()

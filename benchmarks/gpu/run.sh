@@ -52,7 +52,7 @@ setup)
     # every carried wheel: the app's (gguf, diskcache, platformdirs, jinja2) and pytest's for the `tests` step
     python3 -m pip install -q --no-index --no-deps --no-compile --target "$work/site" "$carry"/*.whl
     ln -sfn "$build/bin" "$sdist_dir/llama_cpp/lib"
-    # LLAMA_PATCH=1: the build install.sh makes for CUDA (one CUDA graph per batch shape, packaging/patch_llama.py)
+    # LLAMA_PATCH=1: llama.cpp with one CUDA graph per batch shape (packaging/patch_llama.py; not in install.sh)
     if [ "${LLAMA_PATCH:-0}" = 1 ]; then python3 "$work/src/packaging/patch_llama.py" "$sdist_dir"; fi
     # both in sessions of their own: they outlive this command while the machine stays warm
     setsid nohup "$0" _build "$carry" "$work" > "$work/build.log" 2>&1 < /dev/null &
