@@ -25,6 +25,7 @@ import llama_cpp  # isort: skip
 import argparse
 import faulthandler
 import json
+import os
 import platform
 import re
 import shutil
@@ -300,6 +301,8 @@ def run_all(args) -> dict:
         "host": platform.node(), "device": args.device or gpu_name(),
         "llama_cpp_python": llama_cpp.__version__, "shape": args.shape, "quant": args.quant,
         "n_gpu_layers": ngl, "cuda_graphs": engine_llama.cuda_graphs_enabled(),
+        # packaging/patch_llama.py's switch in a patched build ("0": the stock key); None: not set
+        "cuda_graph_per_shape": os.environ.get("GGML_CUDA_GRAPH_PER_SHAPE"),
         "max_tokens": args.max_tokens, "prompt_tokens": len(prompt),
         "ngram_prompt_tokens": len(ngram_prompt), "ngram_prompt_round_trip": round_trip,
         "build_s": manifest["build_s"], "rows": [],

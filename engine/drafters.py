@@ -27,6 +27,8 @@ class DraftGate(Protocol):
 
     def include(self, confidences: list[float], sunk: float, step: float) -> bool: ...
 
+    def choose(self, confidences: np.ndarray, sunk: float, exact_laws: bool = False) -> int: ...
+
 
 @dataclass
 class Draft:
@@ -34,9 +36,13 @@ class Draft:
     confidences: np.ndarray = field(default_factory=lambda: np.zeros(0))
     dists: list[Dist | None] | None = None  # sampling laws; None: every token is a point mass
     seconds: float = 0.0
+    # how many drafts to verify, when the drafter asked the gate itself (DSpark: its confidences come before its
+    # tokens, so only the rows the gate keeps are turned into tokens); `tokens` then holds just those
+    chosen: int | None = None
 
     def __len__(self) -> int:
-        return len(self.tokens)
+        """Positions drafted (a drafter that chose may hold fewer tokens than confidences)."""
+        return len(self.confidences)
 
 
 class Drafter(Protocol):

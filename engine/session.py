@@ -128,7 +128,10 @@ class Session:
             n_plan = sched.plan(k_limit, self._block_drafter) if self.drafter is not None else 0
             if n_plan > 0:
                 draft = self.drafter.draft(self.tokens, n_plan, sampling, rng, sched)
-                k = sched.choose(draft.confidences, draft.seconds, draft.dists is not None) if len(draft) else 0
+                if draft.chosen is not None:
+                    k = draft.chosen
+                elif len(draft):
+                    k = sched.choose(draft.confidences, draft.seconds, draft.dists is not None)
             drafts = draft.tokens[:k]
             batch = [self.tokens[-1], *drafts]
             self._want_features()

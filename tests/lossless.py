@@ -19,6 +19,20 @@ ON_GPU = bool(os.environ.get("DSPARK_TEST_GPU_LAYERS"))
 TIE_EPS = 0.05 if ON_GPU else 0.02
 
 
+class WholeDraft:
+    """A gate that keeps every drafted position, for tests that read a drafter's whole block (the scheduler's gate
+    would turn only the positions it verifies into tokens)."""
+
+    def include(self, confidences, sunk, step) -> bool:
+        return True
+
+    def keep_drafting(self, confidences, sunk, step) -> bool:
+        return True
+
+    def choose(self, confidences, sunk, exact_laws=False) -> int:
+        return len(confidences)
+
+
 def allowed_splits(n_prompts: int, share: float) -> float:
     """How many prompts may split at a near tie: a share of them, and on a GPU at least one (small sets)."""
     return max(share * n_prompts, 1 if ON_GPU else 0)

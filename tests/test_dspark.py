@@ -29,7 +29,7 @@ from dspark_chat.engine.scheduler import ScheduleConfig, Scheduler
 from dspark_chat.engine.session import GenerateParams
 from dspark_chat.engine.stats import GenerationStats
 
-from .lossless import TIE_EPS, allowed_splits, assert_teacher_forced, explain_difference, greedy
+from .lossless import TIE_EPS, WholeDraft, allowed_splits, assert_teacher_forced, explain_difference, greedy
 from .tools import synth
 
 GREEDY = SamplingParams(temperature=0.0)
@@ -323,17 +323,17 @@ def test_drafter_restarts_from_a_window_after_a_feature_gap(chain_pair):
 
         fresh()
         _feed(pair, history[:-1], 0, capture=True)
-        whole = drafter.draft(history, 8, GREEDY, rng, pair.scheduler)
+        whole = drafter.draft(history, 8, GREEDY, rng, WholeDraft())
         fresh()
         _feed(pair, history[:25], 0, capture=False)
         _feed(pair, history[25:-1], 25, capture=True)
-        window = drafter.draft(history, 8, GREEDY, rng, pair.scheduler)
+        window = drafter.draft(history, 8, GREEDY, rng, WholeDraft())
         assert drafter._start == 25
         # the chain drafter's proposals depend on the last token only: a window drafts what the whole context does
         assert len(whole) == 8 and window.tokens == whole.tokens
         fresh()
         _feed(pair, history[:-1], 0, capture=False)
-        assert len(drafter.draft(history, 8, GREEDY, rng, pair.scheduler)) == 0
+        assert len(drafter.draft(history, 8, GREEDY, rng, WholeDraft())) == 0
         drafter.capture_features(True)
 
 
@@ -417,10 +417,10 @@ def test_drafts_after_reuse_and_rollbacks_equal_drafts_from_scratch(dspark_pair,
                                                                                      sampling=GREEDY)))
     history = list(session.tokens)
     rng = np.random.default_rng(0)
-    reused = pair.drafter.draft(history, 16, GREEDY, rng, pair.scheduler)
+    reused = pair.drafter.draft(history, 16, GREEDY, rng, WholeDraft())
     session.reset()
     session._prefill(history, GenerationStats())
-    scratch = pair.drafter.draft(history, 16, GREEDY, rng, pair.scheduler)
+    scratch = pair.drafter.draft(history, 16, GREEDY, rng, WholeDraft())
     assert len(reused) == len(scratch) == 16
     same = sum(a == b for a, b in zip(reused.tokens, scratch.tokens))
     assert same >= 15, (reused.tokens, scratch.tokens)

@@ -20,6 +20,7 @@ from dspark_chat.engine.session import GenerateParams
 from dspark_chat.engine.stats import GenerationStats
 
 from .conftest import ROOT
+from .lossless import WholeDraft
 from .tools import synth
 
 GREEDY = SamplingParams(temperature=0.0)
@@ -83,7 +84,7 @@ def test_dspark_chain_blocks_and_confidence(tmp_path, vocab):
     with Pair(pair.target, pair.dspark_drafter, PairOptions(n_ctx=512, profile=False)) as opened:
         history = [1, 2000, 2001, 2002]
         opened.session()._prefill(history, GenerationStats())
-        draft = opened.drafter.draft(history, 16, GREEDY, np.random.default_rng(0), opened.scheduler)
+        draft = opened.drafter.draft(history, 16, GREEDY, np.random.default_rng(0), WholeDraft())
     expected, prev = [], history[-1]
     for _ in range(16):
         expected.append(int(chain.next_id[prev]))

@@ -25,6 +25,11 @@
 #                                             where a drafting round's time goes (gpu_drafter_costs.py)
 #   benchmarks/gpu/run.sh host   CARRY WORK OUTDIR
 #                                             where the host's share of a round goes (gpu_host_profile.py)
+#   benchmarks/gpu/run.sh pershape CARRY WORK OUTDIR
+#                                             a build with LLAMA_PATCH=1 against itself without the patch's key
+#                                             (GGML_CUDA_GRAPH_PER_SHAPE=0), alternating processes: model and
+#                                             DSpark rows at ALPHAS (default 0.6 0.8), llama.cpp's defaults beside
+#                                             them (OUTDIR/pershape-{1,0}-N)
 #   benchmarks/gpu/run.sh tests  CARRY WORK SMOLLM_GGUF [pytest args...]
 #                                             the lossless tests on the CUDA build, every pair on the GPU
 #
@@ -52,7 +57,7 @@ setup)
     # every carried wheel: the app's (gguf, diskcache, platformdirs, jinja2) and pytest's for the `tests` step
     python3 -m pip install -q --no-index --no-deps --no-compile --target "$work/site" "$carry"/*.whl
     ln -sfn "$build/bin" "$sdist_dir/llama_cpp/lib"
-    # LLAMA_PATCH=1: llama.cpp with one CUDA graph per batch shape (packaging/patch_llama.py; not in install.sh)
+    # LLAMA_PATCH=1: llama.cpp with one CUDA graph per batch shape (packaging/patch_llama.py)
     if [ "${LLAMA_PATCH:-0}" = 1 ]; then python3 "$work/src/packaging/patch_llama.py" "$sdist_dir"; fi
     # both in sessions of their own: they outlive this command while the machine stays warm
     setsid nohup "$0" _build "$carry" "$work" > "$work/build.log" 2>&1 < /dev/null &
@@ -153,6 +158,15 @@ quick)
         > "$work/tests.log" 2>&1 || true
     echo TESTS-DONE >> "$work/tests.log"
     ;;
+pershape)
+    for rep in 1 2; do
+        for key in 1 0; do
+            GGML_CUDA_GRAPH_PER_SHAPE=$key timeout 300 "$0" bench "$carry" "$work" "$4/pershape-$key-$rep" \
+                --kinds model dspark --alphas ${ALPHAS:-0.6 0.8} --no-curve --budget-s 0 || true
+        done
+    done
+    echo PERSHAPE-DONE >> "$work/bench.log"
+    ;;
 host)
     eval "$(exports)"
     cd "$work/src"
@@ -184,5 +198,5 @@ tests)
         python3 -m pytest -p no:cacheprovider "$@"
     ;;
 *)
-    echo "usage: $0 setup|env|bench|all|full|quick|overlap|shape|drafters|host|tests CARRY WORK [OUTDIR args...]" >&2; exit 2 ;;
+    echo "usage: $0 setup|env|bench|all|full|quick|pershape|overlap|shape|drafters|host|tests CARRY WORK [OUTDIR args...]" >&2; exit 2 ;;
 esac
