@@ -233,14 +233,16 @@ class DSparkDrafter:
         if spec.has_confidence:
             native.set_nextn_output(ctx.ptr, True, masked=True)
 
-    def capture_features(self, on: bool) -> None:
+    def capture_features(self, on: bool) -> bool:
         """Whether the target's decodes copy the features this drafter reads (llama.cpp re-plans its graph
-        memory on every switch, so the session switches rarely)."""
-        if on != self._capturing:
-            for layer in self.spec.layer_ids:
-                native.set_layer_input_output(self.target.ptr, layer, on)
-            self._capturing = on
-            self.capture_switches += 1
+        memory on every switch, so the session switches rarely). True when this switched it."""
+        if on == self._capturing:
+            return False
+        for layer in self.spec.layer_ids:
+            native.set_layer_input_output(self.target.ptr, layer, on)
+        self._capturing = on
+        self.capture_switches += 1
+        return True
 
     # -- planning -------------------------------------------------------------------------------------------
     def _block_tokens(self, k: int) -> int:

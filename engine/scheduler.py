@@ -136,13 +136,19 @@ class Scheduler:
         return 0
 
     def _drafting_loses(self, planned_plain_rate: float) -> bool:
-        """Did recent drafting rounds really make fewer tokens per second than plain steps do?"""
+        """Did recent drafting rounds really make fewer tokens per second than plain steps do?
+
+        Plain steps are judged at their best: realized or as a stretch of them costs (the profile). Plain steps
+        between drafting rounds pay for the drafting (the verify size changed: a rebuild, a CUDA graph capture,
+        the feature copy switched), so their realized rate alone let drafting that lost look even (measured on an
+        H100: a DSpark pair at alpha 0.6 kept drafting at 0.74-0.86x plain, docs/benchmarks.md run G)."""
         tokens, seconds, rounds = self._realized[True]
         if rounds < REALIZED_MIN_ROUNDS or seconds <= 0.0:
             return False
+        steady = 1.0 / (self.verify_cost(1) + self.overhead_plain)
         p_tokens, p_seconds, p_rounds = self._realized[False]
-        plain = p_tokens / p_seconds if p_rounds >= REALIZED_MIN_ROUNDS and p_seconds > 0 else planned_plain_rate
-        return tokens / seconds < plain
+        realized = p_tokens / p_seconds if p_rounds >= REALIZED_MIN_ROUNDS and p_seconds > 0 else planned_plain_rate
+        return tokens / seconds < max(realized, steady)
 
     def _draft_costs(self, k_max: int) -> np.ndarray:
         """Drafting seconds for k = 1..k_max: one call where the drafter can (this runs every round)."""
@@ -274,7 +280,9 @@ class Scheduler:
 
     # -- after verifying ------------------------------------------------------------------------------------
     def observe(self, confidences: np.ndarray, k: int, n_accepted: int, verify_seconds: float, overhead: float,
-                draft_seconds: float = 0.0) -> None:
+                draft_seconds: float = 0.0, switched: bool = False) -> None:
+        """switched: the target's feature copy was switched before this round's verify (see Session): its decode
+        re-planned the graph, a cost of drafting that says nothing about the verify curve."""
         drafting = bool(k or len(confidences))
         self.calibration.count_round(drafting)
         got = self._realized[drafting]
@@ -283,7 +291,8 @@ class Scheduler:
         got[2] = REALIZED_DECAY * got[2] + 1.0
         n = min(k + 1, MAX_TOKENS_PER_VERIFY)
         # the running scale tracks the curve itself (replayed graphs): shape changes are accounted for separately
-        self.verify_cost.observe(k + 1, verify_seconds - self._shape_extra(n))
+        if not switched:
+            self.verify_cost.observe(k + 1, verify_seconds - self._shape_extra(n))
         self._run = self._run + 1 if n == self._last_n else 1
         self._last_n = n
         self.overhead += OVERHEAD_EMA * (overhead - self.overhead)
@@ -296,7 +305,11 @@ class Scheduler:
                 # did the probe pay? (tokens per second of the whole round, drafting included, against a plain step)
                 spent = draft_seconds + verify_seconds + overhead
                 paid = (n_accepted + 1) / max(spent, 1e-9) > 1.0 / self.verify_cost(1)
-                self._probe_every = PROBE_FIRST if paid else min(self._probe_every * 2, PROBE_MAX)
+                # one lucky probe is weak evidence: a paid probe halves the wait for the next, an unpaid one doubles
+                # it (resetting it made a DSpark pair at alpha 0.6, whose probes paid one time in four, probe every
+                # 16-32 rounds at ~6 plain steps a probe with its feature-copy switches on an H100)
+                self._probe_every = (max(PROBE_FIRST, self._probe_every // 2) if paid
+                                     else min(self._probe_every * 2, PROBE_MAX))
                 if paid:
                     # the rounds that lost weigh half against the rounds to come (the rate they give stays, and so
                     # does the evidence): probes that pay again soon give the plan its chance back, one lucky

@@ -35,9 +35,9 @@ class GenerateParams:
 
 class Session:
     def __init__(self, target: Context, drafter: Drafter | None, scheduler: Scheduler,
-                 capture: Callable[[bool], None] | None = None):
-        """capture: turns the target's hidden-state output on and off (a native DSpark drafter's
-        `capture_features`); a plain session on the same target passes it too, to keep it off."""
+                 capture: Callable[[bool], bool] | None = None):
+        """capture: turns the target's hidden-state output on and off and says whether that switched it (a native
+        DSpark drafter's `capture_features`); a plain session on the same target passes it too, to keep it off."""
         self.target = target
         self.drafter = drafter
         self.scheduler = scheduler
@@ -57,10 +57,12 @@ class Session:
         if self.drafter:
             self.drafter.reset()
 
-    def _want_features(self) -> None:
-        """Hidden states cost every target decode a copy to the host: only while drafting is near."""
-        if self._capture is not None:
-            self._capture(self.drafter is not None and self.scheduler.drafting_soon())
+    def _want_features(self) -> bool:
+        """Hidden states cost every target decode a copy to the host: only while drafting is near. True when this
+        switched the copy (llama.cpp then re-plans the target's graph: the next decode costs more than the curve)."""
+        if self._capture is None:
+            return False
+        return bool(self._capture(self.drafter is not None and self.scheduler.drafting_soon()))
 
     # -- prompt ---------------------------------------------------------------------------------------------
     def _prefill(self, prompt: list[int], stats: GenerationStats) -> None:
@@ -134,7 +136,7 @@ class Session:
                     k = sched.choose(draft.confidences, draft.seconds, draft.dists is not None)
             drafts = draft.tokens[:k]
             batch = [self.tokens[-1], *drafts]
-            self._want_features()
+            switched = self._want_features()
             t_v = time.perf_counter()
             logits = self.target.decode(batch, pos, "all" if k else "last")
             t_decoded = time.perf_counter()
@@ -178,7 +180,7 @@ class Session:
                 stats.t_first = time.perf_counter()
             overhead = (time.perf_counter() - t_round) - draft.seconds - verify_s
             stats.overhead_s += overhead
-            sched.observe(draft.confidences, k, m, verify_s, overhead, draft.seconds)
+            sched.observe(draft.confidences, k, m, verify_s, overhead, draft.seconds, switched)
             if emit:
                 flags = [True] * min(m, len(emit)) + [False] * max(0, len(emit) - m)
                 yield Step(emit, pieces, flags, len(draft), k, m, stats)
