@@ -233,6 +233,11 @@ class DSparkDrafter:
         if spec.has_confidence:
             native.set_nextn_output(ctx.ptr, True, masked=True)
 
+    @property
+    def capturing(self) -> bool:
+        """Whether the target's decodes copy this drafter's features now."""
+        return self._capturing
+
     def capture_features(self, on: bool) -> bool:
         """Whether the target's decodes copy the features this drafter reads (llama.cpp re-plans its graph
         memory on every switch, so the session switches rarely). True when this switched it."""

@@ -25,6 +25,12 @@ PROBE_DRAFTS = 4
 # before the next probe (the drafter then sees at least that many recent positions).
 FEATURES_IDLE = 8
 FEATURES_BEFORE_PROBE = 8
+# Switching the copy is not free either: llama.cpp re-plans the target's graph memory, and on an H100 the decode
+# after a switch took 18-59 ms and the next one 6-15 ms against 3.8 ms a step (docs/benchmarks.md run G). The
+# copy costs about this share of a step (3.89 against 3.75 ms on an H100), so while the next probe is nearer than
+# two switches' worth of copying, the copy stays on.
+FEATURE_COPY_SHARE = 0.04
+SWITCH_EMA = 0.3
 FREE_DRAFT = 0.02  # a drafter costing under 2% of a target step (n-gram lookup) is always consulted
 PRIOR_ACCEPTANCE = 0.6
 # Speculate only when the estimate beats a plain step by this much: estimates are noisy, plain steps are not.
@@ -84,15 +90,26 @@ class Scheduler:
         self._run = 1
         self._realized = {True: [0.0, 0.0, 0.0], False: [0.0, 0.0, 0.0]}  # drafting? -> decayed tokens, s, rounds
         self.probing = False
+        self.switch_cost = 0.0  # seconds a switch of the feature copy costs the decodes after it (learned)
+        self._after_switch = 0  # rounds still paying for the last switch
+        self._switch_seconds = 0.0  # what they paid so far
 
     def start_generation(self) -> None:
         """A new prompt is a new regime: recent surprises say nothing about it."""
         self._regime_accepted = self._regime_expected = 0.0
 
-    def drafting_soon(self) -> bool:
-        """Will a drafter need the target's hidden states in the next rounds? (see FEATURES_IDLE)"""
-        return (self._since_planned < FEATURES_IDLE
-                or self._since_spec + FEATURES_BEFORE_PROBE >= self._probe_every)
+    def drafting_soon(self, copying: bool = False) -> bool:
+        """Should the target copy hidden states for a drafter now? (see FEATURES_IDLE)
+
+        copying: whether it copies them now. The copy is turned off only when the rounds until the next probe
+        cost more copying than switching it off and on again does."""
+        if (self._since_planned < FEATURES_IDLE
+                or self._since_spec + FEATURES_BEFORE_PROBE >= self._probe_every):
+            return True
+        if not copying:
+            return False
+        rounds_left = self._probe_every - self._since_spec
+        return rounds_left * FEATURE_COPY_SHARE * self.verify_cost(1) < 2.0 * self.switch_cost
 
     # -- before drafting ------------------------------------------------------------------------------------
     def plan(self, k_limit: int, block: bool = False) -> int:
@@ -290,8 +307,19 @@ class Scheduler:
         got[1] = REALIZED_DECAY * got[1] + draft_seconds + verify_seconds + overhead
         got[2] = REALIZED_DECAY * got[2] + 1.0
         n = min(k + 1, MAX_TOKENS_PER_VERIFY)
-        # the running scale tracks the curve itself (replayed graphs): shape changes are accounted for separately
-        if not switched:
+        # the running scale tracks the curve itself (replayed graphs): shape changes are accounted for separately,
+        # and so is a switch of the feature copy (its decode and the next one pay it)
+        extra = verify_seconds - self._shape_extra(n) - self.verify_cost(k + 1)
+        if switched:
+            self._after_switch = 2
+            self._switch_seconds = 0.0
+        if self._after_switch:
+            self._after_switch -= 1
+            self._switch_seconds += max(0.0, extra)
+            if not self._after_switch:
+                first = self.switch_cost == 0.0
+                self.switch_cost += (1.0 if first else SWITCH_EMA) * (self._switch_seconds - self.switch_cost)
+        else:
             self.verify_cost.observe(k + 1, verify_seconds - self._shape_extra(n))
         self._run = self._run + 1 if n == self._last_n else 1
         self._last_n = n

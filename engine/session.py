@@ -62,7 +62,8 @@ class Session:
         switched the copy (llama.cpp then re-plans the target's graph: the next decode costs more than the curve)."""
         if self._capture is None:
             return False
-        return bool(self._capture(self.drafter is not None and self.scheduler.drafting_soon()))
+        copying = bool(getattr(self.drafter, "capturing", False))
+        return bool(self._capture(self.drafter is not None and self.scheduler.drafting_soon(copying)))
 
     # -- prompt ---------------------------------------------------------------------------------------------
     def _prefill(self, prompt: list[int], stats: GenerationStats) -> None:

@@ -7,7 +7,8 @@ import pytest
 
 from dspark_chat.engine.calibration import Calibration
 from dspark_chat.engine.costs import CostCurve
-from dspark_chat.engine.scheduler import PROBE_DRAFTS, PROBE_FIRST, ScheduleConfig, Scheduler
+from dspark_chat.engine.scheduler import (FEATURES_IDLE, PROBE_DRAFTS, PROBE_FIRST, PROBE_MAX, ScheduleConfig,
+                                          Scheduler)
 
 MS = 1e-3
 # seconds for one decode of n tokens, as measured (relative figures times the n = 1 cost)
@@ -278,6 +279,27 @@ def test_lucky_probes_do_not_keep_probes_frequent():
             sched.observe(np.zeros(0), 0, 0, H100_8B_Q4(1), 0.0)
     gaps = np.diff(probes)
     assert len(probes) < 40 and gaps[-3:].min() > 4 * PROBE_FIRST, gaps
+
+
+def test_the_feature_copy_stays_on_while_switching_it_would_cost_more():
+    """A switch of the target's feature copy made the next decodes cost 25 ms more on an H100 (run G), about 8% of
+    a plain stretch of 80 rounds: the scheduler learns that from the rounds after a switch (not from the curve)
+    and keeps the copy on while the next probe is nearer than two switches' worth of copying."""
+    sched = Scheduler(H100_8B_Q4, lambda k: 0.5 * H100_8B_Q4(1), ScheduleConfig(), trained_calibration(0.3, 0.3))
+    t1 = H100_8B_Q4(1)
+    sched.acceptance, sched._probe_every = 0.0, PROBE_MAX  # a drafter that does not pay, probed rarely
+    for _ in range(FEATURES_IDLE + 1):
+        assert sched.plan(8) == 0
+        sched.observe(np.zeros(0), 0, 0, t1, 0.0)
+    assert not sched.drafting_soon(copying=False) and not sched.drafting_soon(copying=True), "nothing learned yet"
+    sched.observe(np.zeros(0), 0, 0, t1 + 20 * MS, 0.0, switched=True)
+    sched.observe(np.zeros(0), 0, 0, t1 + 5 * MS, 0.0)
+    assert sched.switch_cost == pytest.approx(25 * MS)
+    assert sched.verify_cost(1) == pytest.approx(t1), "the curve did not learn the switch"
+    sched._probe_every = 128  # the next probe ~115 rounds away: 115 x 4% of a step < 2 switches
+    assert sched.drafting_soon(copying=True) and not sched.drafting_soon(copying=False)
+    sched._probe_every = PROBE_MAX  # ~1000 rounds of copying cost more than switching off and on
+    assert not sched.drafting_soon(copying=True)
 
 
 def test_a_batch_of_another_size_pays_the_shape_change():
