@@ -309,18 +309,18 @@ class Scheduler:
         n = min(k + 1, MAX_TOKENS_PER_VERIFY)
         # the running scale tracks the curve itself (replayed graphs): shape changes are accounted for separately,
         # and so is a switch of the feature copy (its decode and the next one pay it)
-        extra = verify_seconds - self._shape_extra(n) - self.verify_cost(k + 1)
+        curve_seconds = verify_seconds - self._shape_extra(n)
         if switched:
             self._after_switch = 2
             self._switch_seconds = 0.0
         if self._after_switch:
             self._after_switch -= 1
-            self._switch_seconds += max(0.0, extra)
+            self._switch_seconds += max(0.0, curve_seconds - self.verify_cost(k + 1))
             if not self._after_switch:
                 first = self.switch_cost == 0.0
                 self.switch_cost += (1.0 if first else SWITCH_EMA) * (self._switch_seconds - self.switch_cost)
         else:
-            self.verify_cost.observe(k + 1, verify_seconds - self._shape_extra(n))
+            self.verify_cost.observe(k + 1, curve_seconds)
         self._run = self._run + 1 if n == self._last_n else 1
         self._last_n = n
         self.overhead += OVERHEAD_EMA * (overhead - self.overhead)
