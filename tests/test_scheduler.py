@@ -209,13 +209,20 @@ def test_fast_choose_and_observe_follow_their_numpy_definitions():
     assert disagree == 0
 
 
+def _believing_scheduler(curve: CostCurve) -> tuple[Scheduler, float]:
+    """A scheduler that believes in its drafter (calibrated and running acceptance 0.9), whose drafts cost a tenth
+    of a target step each; returns it and that step."""
+    step = 0.1 * curve(1)
+    sched = Scheduler(curve, lambda k: k * step, ScheduleConfig(), trained_calibration(0.9, 0.9))
+    sched.acceptance = 0.9
+    return sched, step
+
+
 def test_drafting_that_really_loses_stops_until_a_probe_pays():
     """The plan believes in the drafter (acceptance 0.9), but the rounds it drafts really take twice what the curve
     says (a machine where verify batches cost more than profiled): the realized tokens per second overrule the
     plan; a probe that pays gives the plan its chance again."""
-    step = 0.1 * H100_8B_Q4(1)
-    sched = Scheduler(H100_8B_Q4, lambda k: k * step, ScheduleConfig(), trained_calibration(0.9, 0.9))
-    sched.acceptance = 0.9
+    sched, step = _believing_scheduler(H100_8B_Q4)
     plans = []
     for _ in range(40):
         k = sched.plan(8)
@@ -246,9 +253,7 @@ def test_drafting_is_judged_against_plain_steps_at_their_best():
     making 1.5 tokens in 3 steps' time must stop all the same (run G: a DSpark pair at alpha 0.6 kept drafting at
     0.74-0.86x plain)."""
     curve = CostCurve(dict(H100_8B_Q4.points), shape_change=1.4 * MS, capture=4.9 * MS)
-    step = 0.1 * curve(1)
-    sched = Scheduler(curve, lambda k: k * step, ScheduleConfig(), trained_calibration(0.9, 0.9))
-    sched.acceptance = 0.9
+    sched, step = _believing_scheduler(curve)
     plans = []
     for i in range(80):
         k = sched.plan(8)
