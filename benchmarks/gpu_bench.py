@@ -23,6 +23,7 @@ from __future__ import annotations
 import llama_cpp  # isort: skip
 
 import argparse
+import dataclasses
 import faulthandler
 import json
 import os
@@ -47,6 +48,7 @@ GREEDY = SamplingParams(temperature=0.0)
 CURVE_PREFIX = 256  # tokens in the KV cache while timing T_verify(n)
 CURVE_MAX = 32
 CURVE_REPS = 7
+PIPELINED = {"auto": (None,), "on": (True,), "off": (False,), "ab": (False, True)}  # --pipelined: model rows
 
 
 def ids_to_text(model, ids) -> str:
@@ -89,6 +91,38 @@ class DecodeClock:
         return sum(spans), len(spans)
 
 
+class HostClock:
+    """Times llama.cpp's calls as the engine makes them, without waiting for the device: decode launches and the
+    waits for logits. The rest of the decode loop is the host's share of the critical path: host work the device
+    overlaps (a pipelined model drafter's softmax runs while its next step computes) does not count, as it does
+    under DecodeClock, whose every decode waits."""
+
+    def __init__(self):
+        self.spans: list[tuple[float, float]] = []
+        self._saved = None
+
+    def _timed(self, fn):
+        def timed(*args):
+            t0 = time.perf_counter()
+            try:
+                return fn(*args)
+            finally:
+                self.spans.append((t0, time.perf_counter() - t0))
+        return timed
+
+    def inside(self, t_from: float, t_to: float) -> float:
+        return sum(d for t, d in self.spans if t_from <= t <= t_to)
+
+    def __enter__(self):
+        self._saved = llama_cpp.llama_decode, engine_llama._get_logits_address
+        llama_cpp.llama_decode = self._timed(self._saved[0])
+        engine_llama._get_logits_address = self._timed(self._saved[1])
+        return self
+
+    def __exit__(self, *exc):
+        llama_cpp.llama_decode, engine_llama._get_logits_address = self._saved
+
+
 # -- dspark-chat --------------------------------------------------------------------------------------------
 
 
@@ -126,7 +160,12 @@ def python_row(target: str, drafter: str | None, prompt: list[int], max_tokens: 
         with DecodeClock() as clock:
             d2, _ = generate(spec_s, prompt, max_tokens)
             p2, _ = generate(plain_s, prompt, max_tokens)
-        s2 = d2.stats
+        unused = getattr(pair.drafter, "launched_unused", 0)
+        with HostClock() as host:
+            d3, _ = generate(spec_s, prompt, max_tokens)
+        unused = getattr(pair.drafter, "launched_unused", 0) - unused
+        s2, s3 = d2.stats, d3.stats
+        in_llama = host.inside(s3.t_decode_start, s3.t_end)
         in_dec, n_dec = clock.inside(s2.t_decode_start, s2.t_end)
         p_in, _ = clock.inside(p2.stats.t_decode_start, p2.stats.t_end)
         row = {
@@ -148,6 +187,9 @@ def python_row(target: str, drafter: str | None, prompt: list[int], max_tokens: 
             "round_ms": 1e3 * s2.decode_seconds / s2.rounds,
             "python_ms_per_round": 1e3 * (s2.decode_seconds - in_dec) / s2.rounds,
             "python_share": (s2.decode_seconds - in_dec) / s2.decode_seconds,
+            # the host's share of the critical path (HostClock): Python the device does not overlap
+            "host_ms_per_round": 1e3 * (s3.decode_seconds - in_llama) / s3.rounds,
+            "host_share": (s3.decode_seconds - in_llama) / s3.decode_seconds,
             "decodes_per_round": n_dec / s2.rounds,
             "plain_python_ms_per_token": 1e3 * (p2.stats.decode_seconds - p_in) / max(1, p2.stats.rounds),
             "target_ms_verify_1": 1e3 * pair.verify_cost(1),
@@ -165,6 +207,8 @@ def python_row(target: str, drafter: str | None, prompt: list[int], max_tokens: 
             row["drafter_ms_per_token"] = 1e3 * drafter_obj.cost(1)
             row["drafter_ms_shape_change"] = 1e3 * drafter_obj.cost.shape_change
             row["catch_up_2_split"] = drafter_obj._split_catch_up(2)
+            row["pipelined"] = drafter_obj.pipelined
+            row["launched_unused_per_round"] = unused / max(1, s3.rounds)
         return row
 
 
@@ -341,19 +385,23 @@ def run_all(args) -> dict:
             continue
         files, configs = ((manifest["model_drafters"], MODEL_CONFIGS) if kind == "model"
                           else (manifest["dspark_drafters"], DSPARK_CONFIGS))
+        # --pipelined ab: each model-drafter row twice, sequential then pipelined drafting (one process)
+        variants = PIPELINED[args.pipelined] if kind == "model" else (None,)
         for a in alphas:
             drafter = files[tag(a)]
-            log(f"alpha {a} {kind}: dspark-chat")
-            # a stack in the log every few minutes if a row stalls (the first DSpark run hung without a trace)
-            faulthandler.dump_traceback_later(args.stall_dump_s, repeat=True)
-            row = {"alpha": a, "drafter_kind": kind, "drafter": Path(drafter).name, "shapes": args.shapes}
-            row.update(python_row(target, drafter, prompt, args.max_tokens, options, args.reps, args.shapes))
-            faulthandler.cancel_dump_traceback_later()
-            if bin_dir:
-                log(f"alpha {a} {kind}: llama.cpp")
-                row["llamacpp"] = sweep_llamacpp(bin_dir, target, drafter, prompt_text, args.max_tokens, ngl,
-                                                 args.ctx, configs, row["text"], deadline)
-            add(row)
+            for variant in variants:
+                log(f"alpha {a} {kind}: dspark-chat" + ("" if variant is None else f" (pipelined={variant})"))
+                # a stack in the log every few minutes if a row stalls (the first DSpark run hung without a trace)
+                faulthandler.dump_traceback_later(args.stall_dump_s, repeat=True)
+                row = {"alpha": a, "drafter_kind": kind, "drafter": Path(drafter).name, "shapes": args.shapes}
+                row_options = dataclasses.replace(options, pipelined_drafting=variant)
+                row.update(python_row(target, drafter, prompt, args.max_tokens, row_options, args.reps, args.shapes))
+                faulthandler.cancel_dump_traceback_later()
+                if bin_dir and variant == variants[-1]:
+                    log(f"alpha {a} {kind}: llama.cpp")
+                    row["llamacpp"] = sweep_llamacpp(bin_dir, target, drafter, prompt_text, args.max_tokens, ngl,
+                                                     args.ctx, configs, row["text"], deadline)
+                add(row)
     (out_dir / "summary.md").write_text(markdown(result))
     print(markdown(result))
     return result
@@ -378,7 +426,9 @@ def summary_line(row: dict) -> str:
             f"dspark={f(row['dspark_tps'])} ({f(row['speedup'])}x) llama.cpp={f(row['llamacpp_tps'])}"
             f"/best {f(row['llamacpp_best_tps'])} acc={f(row['acceptance_rate'])} "
             f"len={f(row['mean_accepted_len'])} py={f(row['python_ms_per_round'])}ms/round "
-            f"({f(100 * row['python_share'])}%) same={row['identical_to_plain']}")
+            f"({f(100 * row['python_share'])}%) host={f(row['host_ms_per_round'])}ms/round "
+            f"({f(100 * row['host_share'])}%) pipelined={row.get('pipelined', '-')} "
+            f"same={row['identical_to_plain']}")
 
 
 def markdown(result: dict) -> str:
@@ -440,6 +490,9 @@ def main(argv=None) -> int:
                    help="varying: without the drafters' fixed decode shapes (an A/B of the engine's choice)")
     a.add_argument("--cuda-graphs", type=on_off, metavar="on|off",
                    help="llama.cpp's CUDA graphs for this whole process, plain column included (default: as set)")
+    a.add_argument("--pipelined", choices=sorted(PIPELINED), default="auto",
+                   help="model drafter steps launched before their confidence is computed (auto: on a GPU); "
+                        "ab: each model row sequential, then pipelined")
     a.add_argument("--no-llamacpp", dest="llamacpp", action="store_false", help="skip llama.cpp's runs")
     a.add_argument("--no-curve", dest="curve", action="store_false", help="skip T_verify(n) and llama-bench")
     a.add_argument("--stall-dump-s", type=float, default=180, help="Python stacks to the log while a row stalls")

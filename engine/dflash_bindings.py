@@ -42,7 +42,7 @@ _SIGNATURES: dict[str, _Signature] = {
         ("llama_get_embeddings_layer_inp",
          "_Z30llama_get_embeddings_layer_inpP13llama_contextj",
          "?llama_get_embeddings_layer_inp@@YAPEAMPEAUllama_context@@I@Z"),
-        (_c_ctx, ctypes.c_uint32), _c_float_p),
+        (_c_ctx, ctypes.c_uint32), ctypes.c_void_p),
     # void llama_set_embeddings_nextn(llama_context *, bool value, bool masked)
     "set_embeddings_nextn": _Signature(
         ("llama_set_embeddings_nextn",
@@ -141,15 +141,29 @@ def set_layer_input_output(ctx_ptr, layer: int, on: bool) -> None:
     _fn("set_embeddings_layer_inp")(ctx_ptr, layer, on)
 
 
-def layer_inputs(ctx_ptr, layer: int, n_rows: int, width: int) -> np.ndarray:
-    """The inputs of `layer` for the first n_rows tokens of the last decode, as a (n_rows, width) view.
+class LayerInputs:
+    """The inputs of one target layer (the residual stream entering it) for each token of the context's last
+    decode, as views on llama.cpp's buffer. A view is built only when the buffer moves: building one per decode
+    cost a native drafter's plain rounds a measurable share of a GPU step (ctypes array types, per shape)."""
 
-    Only valid until the next decode of ctx, and only after one decode with the output turned on.
-    """
-    ptr = _fn("get_embeddings_layer_inp")(ctx_ptr, layer)
-    if not ptr:
-        raise DSparkError(f"llama.cpp kept no input for target layer {layer}")
-    return np.ctypeslib.as_array(ptr, shape=(n_rows, width))
+    def __init__(self, ctx_ptr, layer: int, width: int, max_rows: int):
+        self._ctx = ctx_ptr
+        self._layer = layer
+        self._width = width
+        self._max_rows = max_rows
+        self._addr = 0
+        self._view = np.zeros((0, width), dtype=np.float32)
+
+    def rows(self, n_rows: int) -> np.ndarray:
+        """(n_rows, width), valid until the next decode, and only after one with the output turned on."""
+        addr = _fn("get_embeddings_layer_inp")(self._ctx, self._layer)  # waits for the device
+        if not addr:
+            raise DSparkError(f"llama.cpp kept no input for target layer {self._layer}")
+        if addr != self._addr:
+            floats = (ctypes.c_float * (self._max_rows * self._width)).from_address(addr)
+            self._view = np.frombuffer(floats, dtype=np.float32).reshape(self._max_rows, self._width)
+            self._addr = addr
+        return self._view[:n_rows]
 
 
 def set_nextn_output(ctx_ptr, on: bool, masked: bool = True) -> None:

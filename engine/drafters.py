@@ -84,23 +84,41 @@ def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     return int(hit[0]) if hit.size else n
 
 
-def top_probability(row: np.ndarray) -> float:
-    """softmax(row)[argmax] without materialising the softmax."""
-    m = row.max()
-    return float(1.0 / np.exp(row - m).sum())
+def top_probability(row: np.ndarray, best: float | None = None, scratch: np.ndarray | None = None) -> float:
+    """softmax(row)[argmax] without materialising the softmax.
+
+    best: the row's maximum when the caller already has it (its argmax was taken: one pass over the row less);
+    scratch: a float32 buffer of the row's size to work in (no allocations of the row's size per call)."""
+    m = row.max() if best is None else best
+    if scratch is None:
+        return float(1.0 / np.exp(row - m).sum())
+    np.subtract(row, m, out=scratch)
+    np.exp(scratch, out=scratch)
+    return float(1.0 / scratch.sum())
 
 
 class ModelDrafter:
-    """A small GGUF LM with the target's vocabulary, run autoregressively in its own context."""
+    """A small GGUF LM with the target's vocabulary, run autoregressively in its own context.
+
+    pipelined (greedy decoding on a GPU): each step's token is launched on the device before its confidence is
+    computed, so the softmax over the vocabulary (0.29 ms a token on an H100's host, docs/benchmarks.md run G)
+    runs while the device computes the next step. When the gate then stops, that step was launched for nothing
+    this round; its token stays in the drafter's cache, where the next round keeps it if the target agrees.
+    """
 
     kind = "model"
 
-    def __init__(self, ctx: Context, cost: CostCurve):
+    def __init__(self, ctx: Context, cost: CostCurve, pipelined: bool = False):
         self.ctx = ctx
         self.cost = cost  # seconds to evaluate n tokens in the drafter
+        self.pipelined = pipelined
         self._eog = ctx.model.eog_mask
-        self.kv: list[int] = []  # tokens in the drafter's KV cache
+        self.kv: list[int] = []  # tokens in the drafter's KV cache (a launched step's token included)
         self._committed = 0  # tokens the session has committed (the target's pending one included)
+        self._in_flight = False  # a step launched by the last draft, not waited for
+        self._row = np.empty(ctx.model.n_vocab, dtype=np.float32)  # a step's logits, kept past the next launch
+        self._scratch = np.empty(ctx.model.n_vocab, dtype=np.float32)
+        self.launched_unused = 0  # counted for the benchmark: pipelined steps the round did not draft from
 
     def expected_cost(self, k: int) -> float:
         # the first step also catches up on every token committed since the drafter last ran
@@ -131,8 +149,15 @@ class ModelDrafter:
     def observe_target(self, tokens, pos0, n_kept) -> None:
         self._committed = pos0 + n_kept + 1
 
+    def _settle(self) -> None:
+        """Wait for a step the last draft launched (its KV entry must exist before the cache is edited)."""
+        if self._in_flight:
+            self._in_flight = False
+            self.ctx.result()
+
     def draft(self, history, n_max, sampling, rng, gate) -> Draft:
         t0 = time.perf_counter()
+        self._settle()
         keep = min(common_prefix(self.kv, history), len(history) - 1)
         if keep < len(self.kv):
             self.ctx.remove_from(keep)
@@ -144,6 +169,8 @@ class ModelDrafter:
         else:
             logits = self.ctx.decode(fresh, keep, "last")
         self.kv.extend(fresh)
+        if self.pipelined and sampling.greedy:
+            return self._draft_pipelined(logits, n_max, gate, t0)
         tokens: list[int] = []
         confs: list[float] = []
         dists: list[Dist | None] | None = None if sampling.greedy else []
@@ -153,13 +180,16 @@ class ModelDrafter:
             row = logits[0]
             if dists is None:
                 d = None
-                conf = top_probability(row)
+                x = int(row.argmax())
+                conf = top_probability(row, row[x], self._scratch)
             else:
                 d = distribution(row, sampling)
                 conf = d.max_prob
+                x = -1
             if not gate.include([*confs, conf], time.perf_counter() - t0, step):
                 break
-            x = int(row.argmax()) if d is None else d.sample(rng)
+            if d is not None:
+                x = d.sample(rng)
             tokens.append(x)
             confs.append(conf)
             if d is not None:
@@ -172,11 +202,41 @@ class ModelDrafter:
             self.kv.append(x)
         return Draft(tokens, np.asarray(confs), dists, time.perf_counter() - t0)
 
+    def _draft_pipelined(self, logits: np.ndarray, n_max: int, gate: DraftGate, t0: float) -> Draft:
+        """Greedy drafting with each step launched before the gate reads its confidence (see the class)."""
+        tokens: list[int] = []
+        confs: list[float] = []
+        step = self.cost(1)
+        while True:
+            row = logits[0]
+            x = int(row.argmax())
+            best = row[x]
+            launched = len(tokens) + 1 < n_max and not self._eog[x]
+            if launched:
+                np.copyto(self._row, row)  # the launched step's logits land in llama.cpp's buffer under `row`
+                row = self._row
+                self.ctx.submit([x], len(self.kv), "last")
+                self.kv.append(x)
+                self._in_flight = True
+            conf = top_probability(row, best, self._scratch)
+            if not gate.include([*confs, conf], time.perf_counter() - t0, step):
+                break
+            tokens.append(x)
+            confs.append(conf)
+            if not launched or not gate.keep_drafting(confs, time.perf_counter() - t0, step):
+                break
+            self._in_flight = False
+            logits = self.ctx.result()
+        self.launched_unused += self._in_flight
+        return Draft(tokens, np.asarray(confs), None, time.perf_counter() - t0)
+
     def reset(self) -> None:
+        self._settle()
         self.ctx.clear()
         self.kv.clear()
 
     def close(self) -> None:
+        self._settle()
         self.ctx.close()
 
 

@@ -228,6 +228,8 @@ class DSparkDrafter:
         self.inject_rows = min(ctx.n_batch, spec.max_drafts + 1)  # a verify keeps at most max_drafts + 1 positions
         self._padded = np.zeros((self.inject_rows, self._pending.shape[1]), dtype=np.float32)
         self._capturing = False
+        self._layer_inputs = [native.LayerInputs(target.ptr, layer, self._width, target.n_batch)
+                              for layer in spec.layer_ids]
         self.capture_features(True)
         native.set_causal_attention(ctx.ptr, spec.causal)
         if spec.has_confidence:
@@ -289,9 +291,8 @@ class DSparkDrafter:
                 room = len(self._pending)
             m = min(room, n_kept - done)
             rows = self._pending[self._n_pending : self._n_pending + m]
-            for k, layer in enumerate(self.spec.layer_ids):
-                src = native.layer_inputs(self.target.ptr, layer, done + m, self._width)
-                rows[:, k * self._width : (k + 1) * self._width] = src[done:]
+            for k, inputs in enumerate(self._layer_inputs):
+                rows[:, k * self._width : (k + 1) * self._width] = inputs.rows(done + m)[done:]
             self._n_pending += m
             done += m
 

@@ -39,6 +39,9 @@ class PairOptions:
     cache_dir: Path | None = None  # where measured costs and calibration persist
     profile: bool = True  # measure costs at load (off: a rough default curve, for quick tools)
     cuda_graphs: bool | None = None  # llama.cpp's CUDA graphs (None: the engine's choice, graphs_policy.py)
+    # a model drafter launches each step before computing its confidence (None: where the drafter runs on a GPU,
+    # whose decodes return before the device finishes; a CPU decode computes in the call, so nothing overlaps)
+    pipelined_drafting: bool | None = None
 
 
 def check_vocab(target: Model, drafter: Model) -> None:
@@ -129,7 +132,10 @@ class Pair:
             return load_dspark_drafter(self, model, n_ctx, threads, say)
         check_vocab(self.target_model, model)
         ctx = Context(model, n_ctx, self.options.n_batch, threads)
-        return ModelDrafter(ctx, self._costs(ctx, "drafter", say, outputs="last"))
+        pipelined = self.options.pipelined_drafting
+        if pipelined is None:
+            pipelined = model.n_gpu_layers != 0 and supports_gpu_offload()
+        return ModelDrafter(ctx, self._costs(ctx, "drafter", say, outputs="last"), pipelined)
 
     def _costs(self, ctx: Context, role: str, say, outputs: str = "all", max_batch: int | None = None,
                prefix: int | None = None) -> CostCurve:

@@ -46,6 +46,10 @@ REGIME_DECAY = 0.8
 REALIZED_DECAY = 0.9  # weight of the previous drafting round in the realized rate
 REALIZED_MIN_ROUNDS = 4.0  # rounds of evidence (decayed) before the realized rate can overrule the plan
 PAID_PROBE_KEEPS = 0.5  # weight left to the realized drafting rounds after a probe that paid
+# A verdict of "plain steps" holds until something it depends on changes: drafting (acceptance, realized rates)
+# or a probe falling due. Until then plan() answers without its numpy (0.15-0.2 ms a round on an H100's host,
+# ~4% of a plain step), re-checking at least this often for the slow drifts (overheads, the verify curve).
+PLAN_RECHECK = 16
 OVERHEAD_EMA = 0.1
 
 
@@ -79,6 +83,7 @@ class Scheduler:
         self._regime_expected = 0.0  # decayed drafts the estimates promised in those rounds
         self._since_spec = 0  # rounds since drafts were last verified
         self._since_planned = 0  # rounds since plan() last asked for drafts
+        self._plain_plans = 0  # plans still answered "plain step" without recomputing (see PLAN_RECHECK)
         self._probe_every = PROBE_FIRST
         self._gate_confs: list[float] = []  # the current draft's confidences, as the gate last saw them
         self._gate_a: list[float] = []  # and their acceptance estimates
@@ -97,6 +102,7 @@ class Scheduler:
     def start_generation(self) -> None:
         """A new prompt is a new regime: recent surprises say nothing about it."""
         self._regime_accepted = self._regime_expected = 0.0
+        self._plain_plans = 0  # and drafting costs change with it (a drafter catching up on a new prompt)
 
     def drafting_soon(self, copying: bool = False) -> bool:
         """Should the target copy hidden states for a drafter now? (see FEATURES_IDLE)
@@ -131,6 +137,9 @@ class Scheduler:
             return 0
         if self.config.fixed_draft is not None:
             return min(self.config.fixed_draft, k_limit)
+        if self._plain_plans > 0:
+            self._plain_plans -= 1
+            return 0
         if self.draft_cost(k_limit) <= FREE_DRAFT * self.verify_cost(1):
             return k_limit
         ks = np.arange(1, k_limit + 1)
@@ -150,6 +159,8 @@ class Scheduler:
         ceiling = (1.0 + ks) / cost
         if ceiling.max() > plain and self._probe_due():
             return min(k_limit, PROBE_DRAFTS)
+        # nothing this verdict rests on changes before the next probe or drafting round (observe ends it early)
+        self._plain_plans = min(PLAN_RECHECK, self._probe_every - self._since_spec - 1)
         return 0
 
     def _drafting_loses(self, planned_plain_rate: float) -> bool:
@@ -301,6 +312,8 @@ class Scheduler:
         """switched: the target's feature copy was switched before this round's verify (see Session): its decode
         re-planned the graph, a cost of drafting that says nothing about the verify curve."""
         drafting = bool(k or len(confidences))
+        if drafting:
+            self._plain_plans = 0  # acceptance and realized rates move: the next plan computes afresh
         self.calibration.count_round(drafting)
         got = self._realized[drafting]
         got[0] = REALIZED_DECAY * got[0] + n_accepted + 1

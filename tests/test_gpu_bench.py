@@ -29,6 +29,18 @@ def test_tiny_run_writes_every_row(tmp_path):
     assert "| dspark |" in (out / "summary.md").read_text()
 
 
+def test_pipelined_ab_measures_each_model_row_both_ways(tmp_path):
+    files, out = tmp_path / "files", tmp_path / "out"
+    gpu_files.main(["--folder", str(files), "--shape", "tiny", "--alphas", "0.9"])
+    gpu_bench.main(["all", "--folder", str(files), "--shape", "tiny", "--alphas", "0.9", "--quant", "",
+                    "--out", str(out), "--n-gpu-layers", "0", "--threads", "1", "--max-tokens", "24",
+                    "--reps", "1", "--no-curve", "--kinds", "model", "--pipelined", "ab"])
+    rows = json.loads((out / "results.json").read_text())["rows"]
+    assert [r["pipelined"] for r in rows] == [False, True]
+    for row in rows:
+        assert row["identical_to_plain"] and 0.0 <= row["host_share"] < 1.0, row
+
+
 def test_overlap_probe_runs_on_tiny_files(tmp_path):
     files = tmp_path / "files"
     gpu_files.main(["--folder", str(files), "--shape", "tiny", "--alphas", "0.8"])

@@ -8,11 +8,13 @@ single-token kernels), and are counted.
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from dspark_chat.engine.chat import chat_tokens, raw_tokens
 from dspark_chat.engine.pair import Pair, PairOptions
-from dspark_chat.engine.scheduler import ScheduleConfig
+from dspark_chat.engine.scheduler import ScheduleConfig, Scheduler
+from dspark_chat.engine.session import Session
 
 from .lossless import TIE_EPS, allowed_splits, assert_teacher_forced, explain_difference, greedy
 
@@ -102,3 +104,44 @@ def test_model_drafter_catches_up_one_token_at_a_time_where_a_shape_change_costs
     assert abs(runs[0.0][1] - runs[1.0][1]) <= 0.1 * runs[0.0][1]
     assert 2 in runs[0.0][2], "all-accepted rounds leave the drafter two tokens behind"
     assert max(runs[1.0][2]) == 1, "a shape change that costs a second makes every catch-up one-token decodes"
+
+
+class _StopsAtRandom(Scheduler):
+    """The scheduler with its mid-draft questions answered by a seeded coin: drafts end at every kind of point
+    (a position left out, drafting stopped after a kept one, the block full), as the cost-aware gate ends them."""
+
+    def __init__(self, pair: Pair, seed: int):
+        super().__init__(pair.verify_cost, pair.drafter.expected_cost, ScheduleConfig(fixed_draft=6))
+        self._coin = np.random.default_rng(seed)
+
+    def include(self, confidences, sunk, step) -> bool:
+        return self._coin.random() < 0.85
+
+    def keep_drafting(self, confidences, sunk, step) -> bool:
+        return self._coin.random() < 0.8
+
+
+def test_pipelined_model_drafter_drafts_what_sequential_drafting_drafts(smollm_f16, smollm_q4, smollm_prompts):
+    """On a GPU the model drafter launches each step before it computes the step's confidence; when the gate then
+    stops, the launched token stays in the drafter's cache for the next round to keep or roll back. Output is the
+    target's, and the drafts are those of drafting step by step (up to near ties between a catch-up batch and
+    one-token decodes)."""
+    runs = {}
+    for pipelined in (False, True):
+        options = PairOptions(n_ctx=1024, profile=False, pipelined_drafting=pipelined)
+        with Pair(smollm_f16, smollm_q4, options) as pair:
+            spec_s = Session(pair.target_ctx, pair.drafter, _StopsAtRandom(pair, seed=7))
+            plain_s = pair.plain_session()
+            outputs, accepted, verified = [], 0, 0
+            for prompt in smollm_prompts[:8]:
+                plain = greedy(plain_s, prompt, 32)
+                spec = greedy(spec_s, prompt, 32)
+                assert spec.tokens == plain.tokens or explain_difference(pair, prompt, plain.tokens,
+                                                                         spec.tokens) < TIE_EPS
+                outputs.append(spec.tokens)
+                accepted += spec.stats.accepted
+                verified += spec.stats.verified
+            runs[pipelined] = outputs, accepted, verified, pair.drafter.launched_unused
+    assert runs[True][0] == runs[False][0]
+    assert runs[False][1] > 20 and abs(runs[True][1] - runs[False][1]) <= 0.1 * runs[False][1]
+    assert runs[False][3] == 0 and runs[True][3] > 5, "steps launched before the gate stopped were left over"

@@ -7,8 +7,8 @@ import pytest
 
 from dspark_chat.engine.calibration import Calibration
 from dspark_chat.engine.costs import CostCurve
-from dspark_chat.engine.scheduler import (FEATURES_IDLE, PROBE_DRAFTS, PROBE_FIRST, PROBE_MAX, ScheduleConfig,
-                                          Scheduler)
+from dspark_chat.engine.scheduler import (FEATURES_IDLE, PLAN_RECHECK, PROBE_DRAFTS, PROBE_FIRST, PROBE_MAX,
+                                          ScheduleConfig, Scheduler)
 
 MS = 1e-3
 # seconds for one decode of n tokens, as measured (relative figures times the n = 1 cost)
@@ -97,6 +97,47 @@ def test_probes_a_drafter_that_could_pay_and_backs_off():
     assert plans[probes[0]] == PROBE_DRAFTS
     assert probes[0] == PROBE_FIRST  # after PROBE_FIRST plain rounds
     assert probes[1] - probes[0] > PROBE_FIRST, "a failed probe makes the next one rarer"
+
+
+class _AlwaysRecomputing(Scheduler):
+    """The same scheduler with its plain-verdict shortcut turned off: every plan computed in full."""
+
+    def plan(self, k_limit: int, block: bool = False) -> int:
+        self._plain_plans = 0
+        return super().plan(k_limit, block)
+
+
+def test_plans_kept_from_a_plain_verdict_match_plans_computed_in_full():
+    """plan() skips its numpy while a "plain steps" verdict cannot change (no drafting, no probe due): the
+    decisions must be exactly those of computing every plan, through regimes where drafting pays and where not."""
+    step = 0.3 * H100_8B_Q4(1)
+    computed = []
+
+    def draft_cost(k: int) -> float:
+        if k == 1:  # asked once per plan computed in full (for k = 1..16)
+            computed.append(k)
+        return k * step
+
+    fast = Scheduler(H100_8B_Q4, draft_cost, ScheduleConfig(), trained_calibration(0.8, 0.8))
+    full = _AlwaysRecomputing(H100_8B_Q4, lambda k: k * step, ScheduleConfig(), trained_calibration(0.8, 0.8))
+    rng = np.random.default_rng(3)
+    plans = []
+    for i in range(1500):
+        alpha = 0.9 if (i // 300) % 2 == 0 else 0.05  # regimes: drafting pays, then it does not
+        k = fast.plan(16)
+        assert k == full.plan(16), f"round {i}"
+        plans.append(k)
+        accepted = 0
+        while accepted < k and rng.random() < alpha:
+            accepted += 1
+        for sched in (fast, full):
+            if k:
+                sched.observe(np.full(k, 0.8), k, accepted, H100_8B_Q4(k + 1), 0.0, k * step)
+            else:
+                sched.observe(np.zeros(0), 0, 0, H100_8B_Q4(1), 0.0)
+    assert plans.count(0) > 500 and sum(1 for k in plans if k) > 100, "both kinds of verdict were exercised"
+    plain = plans.count(0)
+    assert len(computed) < len(plans) - plain + 2 * plain / PLAN_RECHECK, "plain verdicts were kept"
 
 
 def test_fixed_mode_verifies_exactly_what_it_is_told():
