@@ -150,9 +150,11 @@ def python_row(target: str, drafter: str | None, prompt: list[int], max_tokens: 
         for _ in range(reps):
             plain_done, _ = generate(plain_s, prompt, max_tokens)
             plain_tps.append(plain_done.stats.tokens_per_s)
+        traces = []
         for _ in range(reps):
             done, steps = generate(spec_s, prompt, max_tokens)
             spec_tps.append(done.stats.tokens_per_s)
+            traces.append(round_trace(steps))
             identical &= done.tokens == plain_done.tokens
         st = done.stats
         drafting = [s for s in steps if s.drafted]
@@ -184,6 +186,7 @@ def python_row(target: str, drafter: str | None, prompt: list[int], max_tokens: 
             "verify_ms_per_round": 1e3 * st.verify_s / st.rounds if st.rounds else None,
             "scheduler_verified_k": dict(sorted(Counter(s.verified for s in steps).items())),
             "scheduler_drafted_n": dict(sorted(Counter(s.drafted for s in steps).items())),
+            "round_traces": traces,
             "round_ms": 1e3 * s2.decode_seconds / s2.rounds,
             "python_ms_per_round": 1e3 * (s2.decode_seconds - in_dec) / s2.rounds,
             "python_share": (s2.decode_seconds - in_dec) / s2.decode_seconds,
@@ -210,6 +213,16 @@ def python_row(target: str, drafter: str | None, prompt: list[int], max_tokens: 
             row["pipelined"] = drafter_obj.pipelined
             row["launched_unused_per_round"] = unused / max(1, s3.rounds)
         return row
+
+
+def round_trace(steps) -> str:
+    """Each round of a generation as one character: '.' a plain step, 'o' drafts all cut before verifying,
+    1-9 the drafts verified, '+' ten or more (when drafting stopped and resumed, at a glance)."""
+    def char(step) -> str:
+        if not step.verified:
+            return "o" if step.drafted else "."
+        return str(step.verified) if step.verified < 10 else "+"
+    return "".join(char(step) for step in steps)
 
 
 def verify_curve(target: str, n_gpu_layers: int, n_ctx: int, threads: int | None, n_max: int) -> dict:

@@ -43,9 +43,14 @@ REGIME_DECAY = 0.8
 # the check on it. When recent drafting rounds made fewer tokens per second than plain steps, drafting stops until
 # a probe pays. Measured need: on an H100 at alpha 0.6 the model planned blocks that ran at 0.82x plain, because
 # real verify batches cost 1.2 ms more than the profile (the batch size changes every round).
+# Once stopped, drafting resumes only after a probe pays; a probe is judged by its accepted tokens over what its
+# round would cost in steady drafting (its realized time pays the return: a drafter catching up on the plain
+# stretch, a batch of another size, the feature copy, 3-10 ms an H100 round, so probes at alpha 0.8 never paid and
+# drafting that stopped on a bad start stayed stopped for whole runs: 0.93-0.99x against 1.2-1.3x). A paid probe
+# starts a trial of fresh realized evidence; a trial that loses counts as a probe that did not pay.
 REALIZED_DECAY = 0.9  # weight of the previous drafting round in the realized rate
 REALIZED_MIN_ROUNDS = 4.0  # rounds of evidence (decayed) before the realized rate can overrule the plan
-PAID_PROBE_KEEPS = 0.5  # weight left to the realized drafting rounds after a probe that paid
+RETURN_AFTER = 2  # a drafting round after this many rounds without drafts pays the return, not the drafting
 # A verdict of "plain steps" holds until something it depends on changes: drafting (acceptance, realized rates)
 # or a probe falling due. Until then plan() answers without its numpy (0.15-0.2 ms a round on an H100's host,
 # ~4% of a plain step), re-checking at least this often for the slow drifts (overheads, the verify curve).
@@ -94,6 +99,8 @@ class Scheduler:
         self._last_n = 1
         self._run = 1
         self._realized = {True: [0.0, 0.0, 0.0], False: [0.0, 0.0, 0.0]}  # drafting? -> decayed tokens, s, rounds
+        self._since_drafting = 0  # rounds since one last drafted (see RETURN_AFTER)
+        self._trial = False  # drafting resumed after a paid probe, not yet judged by its realized rate
         self.probing = False
         self.switch_cost = 0.0  # seconds a switch of the feature copy costs the decodes after it (learned)
         self._after_switch = 0  # rounds still paying for the last switch
@@ -151,10 +158,13 @@ class Scheduler:
         cost = self._draft_costs(k_limit) + vc[verified] + self.overhead
         plain = 1.0 / (vc[1] + self.overhead)
         rates = expected / cost
-        if rates.max() > plain * (1.0 + MARGIN) and not self._drafting_loses(plain):
+        if rates.max() > plain * (1.0 + MARGIN) and not self._judge_drafting(plain):
             if not block:
                 return k_limit
             return int(ks[np.argmax(rates)])
+        if self._trial:  # the plan itself gave up before the realized rate could judge: the trial lost
+            self._trial = False
+            self._probe_every = min(self._probe_every * 2, PROBE_MAX)
         # even a drafter that is always right could not pay here: never spend a probe on it
         ceiling = (1.0 + ks) / cost
         if ceiling.max() > plain and self._probe_due():
@@ -163,8 +173,24 @@ class Scheduler:
         self._plain_plans = min(PLAN_RECHECK, self._probe_every - self._since_spec - 1)
         return 0
 
-    def _drafting_loses(self, planned_plain_rate: float) -> bool:
-        """Did recent drafting rounds really make fewer tokens per second than plain steps do?
+    def _judge_drafting(self, planned_plain_rate: float) -> bool:
+        """Did recent drafting rounds really make fewer tokens per second than plain steps do? A trial ends once
+        its evidence suffices: one that lost doubles the wait for the next probe, as an unpaid probe does (a
+        drafter whose probes pay by luck then tries rarely); one that clearly won makes the next stop (bad luck, a
+        new topic) cheap to undo."""
+        ratio = self._realized_ratio(planned_plain_rate)
+        if ratio is None:
+            return False
+        if self._trial:
+            self._trial = False
+            if ratio < 1.0:
+                self._probe_every = min(self._probe_every * 2, PROBE_MAX)
+            elif ratio > 1.0 + MARGIN:
+                self._probe_every = PROBE_FIRST
+        return ratio < 1.0
+
+    def _realized_ratio(self, planned_plain_rate: float) -> float | None:
+        """Recent drafting rounds' tokens per second over plain steps', None before enough rounds.
 
         Plain steps are judged at their best: realized or as a stretch of them costs (the profile). Plain steps
         between drafting rounds pay for the drafting (the verify size changed: a rebuild, a CUDA graph capture,
@@ -172,11 +198,11 @@ class Scheduler:
         H100: a DSpark pair at alpha 0.6 kept drafting at 0.74-0.86x plain, docs/benchmarks.md run G)."""
         tokens, seconds, rounds = self._realized[True]
         if rounds < REALIZED_MIN_ROUNDS or seconds <= 0.0:
-            return False
+            return None
         steady = 1.0 / (self.verify_cost(1) + self.overhead_plain)
         p_tokens, p_seconds, p_rounds = self._realized[False]
         realized = p_tokens / p_seconds if p_rounds >= REALIZED_MIN_ROUNDS and p_seconds > 0 else planned_plain_rate
-        return tokens / seconds < max(realized, steady)
+        return tokens / seconds / max(realized, steady)
 
     def _draft_costs(self, k_max: int) -> np.ndarray:
         """Drafting seconds for k = 1..k_max: one call where the drafter can (this runs every round)."""
@@ -307,6 +333,25 @@ class Scheduler:
         return self.verify_cost.capture if self._run == 1 else 0.0
 
     # -- after verifying ------------------------------------------------------------------------------------
+    def _judge_probe(self, k: int, n_accepted: int, overhead: float) -> None:
+        """Would rounds like this probe pay in steady drafting? (see RETURN_AFTER) The probe's first j drafts,
+        for the best j, at their steady cost (the drafter has caught up now), the verify at the curve plus a shape
+        change, against plain steps. The best j, not all k: in steady drafting the gate picks the length."""
+        plain = 1.0 / (self.verify_cost(1) + self.overhead_plain)
+        paid = False
+        for j in range(1, n_accepted + 1):
+            steady = self.draft_cost(j) + self.verify_cost(j + 1) + self.verify_cost.shape_change + overhead
+            paid = paid or (j + 1) / max(steady, 1e-9) > plain * (1.0 + MARGIN)
+        # one lucky probe is weak evidence: only a trial that wins shortens the wait for the next probe (resetting
+        # it on every paid probe made a DSpark pair at alpha 0.6, whose probes paid one time in four, probe every
+        # 16-32 rounds at ~6 plain steps a probe with its feature-copy switches on an H100)
+        if not paid:
+            self._probe_every = min(self._probe_every * 2, PROBE_MAX)
+        else:
+            # the rounds that lost are forgotten: the plan drafts again, on trial (see _judge_drafting)
+            self._realized[True] = [0.0, 0.0, 0.0]
+            self._trial = True
+
     def observe(self, confidences: np.ndarray, k: int, n_accepted: int, verify_seconds: float, overhead: float,
                 draft_seconds: float = 0.0, switched: bool = False) -> None:
         """switched: the target's feature copy was switched before this round's verify (see Session): its decode
@@ -315,10 +360,12 @@ class Scheduler:
         if drafting:
             self._plain_plans = 0  # acceptance and realized rates move: the next plan computes afresh
         self.calibration.count_round(drafting)
-        got = self._realized[drafting]
-        got[0] = REALIZED_DECAY * got[0] + n_accepted + 1
-        got[1] = REALIZED_DECAY * got[1] + draft_seconds + verify_seconds + overhead
-        got[2] = REALIZED_DECAY * got[2] + 1.0
+        if not (drafting and self._since_drafting >= RETURN_AFTER):
+            got = self._realized[drafting]
+            got[0] = REALIZED_DECAY * got[0] + n_accepted + 1
+            got[1] = REALIZED_DECAY * got[1] + draft_seconds + verify_seconds + overhead
+            got[2] = REALIZED_DECAY * got[2] + 1.0
+        self._since_drafting = 0 if drafting else self._since_drafting + 1
         n = min(k + 1, MAX_TOKENS_PER_VERIFY)
         # the running scale tracks the curve itself (replayed graphs): shape changes are accounted for separately,
         # and so is a switch of the feature copy (its decode and the next one pay it)
@@ -343,21 +390,7 @@ class Scheduler:
             self._since_spec += 1
         else:
             if self.probing:
-                # did the probe pay? (tokens per second of the whole round, drafting included, against a plain step)
-                spent = draft_seconds + verify_seconds + overhead
-                paid = (n_accepted + 1) / max(spent, 1e-9) > 1.0 / self.verify_cost(1)
-                # one lucky probe is weak evidence: a paid probe halves the wait for the next, an unpaid one doubles
-                # it (resetting it made a DSpark pair at alpha 0.6, whose probes paid one time in four, probe every
-                # 16-32 rounds at ~6 plain steps a probe with its feature-copy switches on an H100)
-                self._probe_every = (max(PROBE_FIRST, self._probe_every // 2) if paid
-                                     else min(self._probe_every * 2, PROBE_MAX))
-                if paid:
-                    # the rounds that lost weigh half against the rounds to come (the rate they give stays, and so
-                    # does the evidence): probes that pay again soon give the plan its chance back, one lucky
-                    # probe does not (erasing them let a drafter at alpha 0.6 lose four rounds after every lucky
-                    # probe on an H100: 0.80x in one run, docs/benchmarks.md run E)
-                    got[0] *= PAID_PROBE_KEEPS
-                    got[1] *= PAID_PROBE_KEEPS
+                self._judge_probe(k, n_accepted, overhead)
             self._since_spec = 0
             self.probing = False
         # the estimates the gate and `choose` used for this draft, before this round changes calibration and regime

@@ -24,6 +24,10 @@ def test_tiny_run_writes_every_row(tmp_path):
         assert all(k in row for k in ROW_FIELDS), row
         assert row["identical_to_plain"], row  # lossless, whatever the scheduler chose
         assert row["plain_tps"] > 0 and row["dspark_tps"] > 0
+        # one character per round of each timed generation, its verified drafts read back from the trace
+        trace = row["round_traces"][-1]
+        assert len(trace) == row["rounds"]
+        assert sum(int(c) for c in trace if c.isdigit()) + 10 * trace.count("+") <= row["verified"]
     assert result["ngram_prompt_round_trip"]  # the repeated chain walk means the same tokens as text
     assert list(result["verify_curve"]["ms"]) == ["1", "2", "3"]  # n = 1 .. curve-max + 1
     assert "| dspark |" in (out / "summary.md").read_text()

@@ -15,6 +15,10 @@
 #                                             of every drafter kind with llama.cpp's in one invocation, then
 #                                             where the host's time goes (host), and DSpark rows with CUDA
 #                                             graphs off and on, alternating (OUTDIR/graphs-{off,on}-N)
+#   benchmarks/gpu/run.sh repeat CARRY WORK OUTDIR SMOLLM_GGUF
+#                                             the tests while the files are quantized, every row beside llama.cpp's
+#                                             defaults, then REPEATS more processes of the rows at alpha 0.8
+#                                             (OUTDIR/main, OUTDIR/repeat-N)
 #   benchmarks/gpu/run.sh quick  CARRY WORK OUTDIR SMOLLM_GGUF
 #                                             dspark-chat rows only (ALPHAS="0 0.8" limits the files too), then tests
 #   benchmarks/gpu/run.sh overlap CARRY WORK OUTDIR
@@ -46,6 +50,30 @@ build="$work/build"
 exports() {
     echo "export PYTHONPATH=$work/src:$work/pkg:$sdist_dir:$work/site"
     echo "export PYTHONUNBUFFERED=1"
+}
+
+# once llama.cpp is built: the lossless tests on the GPU (WORK/tests.log) while the CPU quantizes the files;
+# returns when both are done (nothing else may use the GPU while rows are timed)
+tests_while_quantizing() {
+    while ! grep -q "BUILD-OK" "$work/build.log"; do
+        if grep -q "Error\|error:" "$work/build.log"; then echo "build failed"; tail -30 "$work/build.log"; exit 1; fi
+        sleep 5
+    done
+    (
+        for _ in $(seq 60); do [ -s "$1" ] && break; sleep 5; done
+        timeout "${TESTS_TIMEOUT:-400}" "$0" tests "$carry" "$work" "$1" -q -rf --tb=line --maxfail=10 \
+            tests/test_lossless.py tests/test_sampling.py tests/test_dspark.py -k "not gemma and not without_layer_inputs" \
+            > "$work/tests.log" 2>&1 || true
+        echo TESTS-DONE >> "$work/tests.log"
+    ) &
+    while ! grep -q "FILES-OK" "$work/files.log"; do
+        if grep -q "Error\|Traceback" "$work/files.log"; then echo "files failed"; tail -30 "$work/files.log"; exit 1; fi
+        sleep 5
+    done
+    ( eval "$(exports)"; cd "$work/src"
+      python3 -m benchmarks.gpu_files --folder "$work/files" --quant Q4_K_M ${ALPHAS:+--alphas $ALPHAS} ) \
+        > "$work/quantize.log" 2>&1
+    wait
 }
 
 case $what in
@@ -115,25 +143,7 @@ full)
     # the whole device run in one go, fastest order: once llama.cpp is built, the lossless tests run on the GPU
     # while the CPU quantizes the files; then every dspark-chat and llama.cpp row in one invocation (DSpark last)
     out=$4; smollm=$5
-    while ! grep -q "BUILD-OK" "$work/build.log"; do
-        if grep -q "Error\|error:" "$work/build.log"; then echo "build failed"; tail -30 "$work/build.log"; exit 1; fi
-        sleep 5
-    done
-    (
-        for _ in $(seq 60); do [ -s "$smollm" ] && break; sleep 5; done
-        timeout "${TESTS_TIMEOUT:-400}" "$0" tests "$carry" "$work" "$smollm" -q -rf --tb=line --maxfail=10 \
-            tests/test_lossless.py tests/test_sampling.py tests/test_dspark.py -k "not gemma and not without_layer_inputs" \
-            > "$work/tests.log" 2>&1 || true
-        echo TESTS-DONE >> "$work/tests.log"
-    ) &
-    while ! grep -q "FILES-OK" "$work/files.log"; do
-        if grep -q "Error\|Traceback" "$work/files.log"; then echo "files failed"; tail -30 "$work/files.log"; exit 1; fi
-        sleep 5
-    done
-    ( eval "$(exports)"; cd "$work/src"
-      python3 -m benchmarks.gpu_files --folder "$work/files" --quant Q4_K_M ${ALPHAS:+--alphas $ALPHAS} ) \
-        > "$work/quantize.log" 2>&1
-    wait  # the tests: nothing else may use the GPU while rows are timed
+    tests_while_quantizing "$smollm"
     timeout "${BENCH_TIMEOUT:-1200}" "$0" bench "$carry" "$work" "$out/main" --kinds model ngram dspark \
         ${ALPHAS:+--alphas $ALPHAS} || true
     "$0" host "$carry" "$work" "$out" > "$work/host.log" 2>&1 || true
@@ -143,6 +153,19 @@ full)
         graphs=${run%%-*}; name=${run%%:*}
         timeout 300 "$0" bench "$carry" "$work" "$out/graphs-$name" --kinds dspark --alphas ${run#*:} \
             --no-curve --no-llamacpp --cuda-graphs $graphs || true
+    done
+    echo ALL-DONE >> "$work/bench.log"
+    ;;
+repeat)
+    # the lossless tests while the files are quantized, every row with llama.cpp's defaults beside it, then
+    # REPEATS (default 2) more processes of the model and DSpark rows at 0.8: how often does a run go wrong?
+    out=$4; smollm=$5
+    tests_while_quantizing "$smollm"
+    timeout "${BENCH_TIMEOUT:-1200}" "$0" bench "$carry" "$work" "$out/main" --kinds model ngram dspark \
+        ${ALPHAS:+--alphas $ALPHAS} --no-curve --budget-s 0 || true
+    for rep in $(seq "${REPEATS:-2}"); do
+        timeout 300 "$0" bench "$carry" "$work" "$out/repeat-$rep" --kinds model dspark --alphas 0.8 \
+            --no-curve --no-llamacpp || true
     done
     echo ALL-DONE >> "$work/bench.log"
     ;;
