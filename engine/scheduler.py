@@ -20,6 +20,13 @@ LOOKAHEAD = 4  # drafts looked ahead when deciding to draft one more (cost curve
 PROBE_FIRST = 16  # rounds without verified drafts before probing the drafter again
 PROBE_MAX = 1024  # probes that do not pay get rarer, so their cost vanishes on long generations
 PROBE_DRAFTS = 4
+# A probe costs more than the plain step it replaces: the drafter's return, a batch of another size and, for
+# feature-reading drafters, two switches of the target's feature copy (25-55 ms each on an H100, ~10 plain steps:
+# DSpark at alpha 0 ran at 0.93-0.97x plain, run H). After UNPAID_IN_A_ROW probes that would not have paid even
+# in steady drafting, probes are spaced so they cost at most PROBE_SHARE of plain decoding. (The running
+# acceptance is no guide here: gated drafters at alpha 0.8 looked hopeless to it, and stayed stopped.)
+PROBE_SHARE = 0.02
+UNPAID_IN_A_ROW = 2
 # Feature-reading drafters (native DSpark) make every target decode copy hidden states to the host. They are
 # wanted only around drafting: after FEATURES_IDLE rounds without a draft, until FEATURES_BEFORE_PROBE rounds
 # before the next probe (the drafter then sees at least that many recent positions).
@@ -90,6 +97,7 @@ class Scheduler:
         self._since_planned = 0  # rounds since plan() last asked for drafts
         self._plain_plans = 0  # plans still answered "plain step" without recomputing (see PLAN_RECHECK)
         self._probe_every = PROBE_FIRST
+        self._unpaid = 0  # probes in a row that would not have paid (see PROBE_SHARE)
         self._gate_confs: list[float] = []  # the current draft's confidences, as the gate last saw them
         self._gate_a: list[float] = []  # and their acceptance estimates
         self._gate_table: list[float] = []
@@ -110,6 +118,8 @@ class Scheduler:
         """A new prompt is a new regime: recent surprises say nothing about it."""
         self._regime_accepted = self._regime_expected = 0.0
         self._plain_plans = 0  # and drafting costs change with it (a drafter catching up on a new prompt)
+        # its first drafting round pays the prompt's return (a drafter catching up on it), not the drafting
+        self._since_drafting = max(self._since_drafting, RETURN_AFTER)
 
     def drafting_soon(self, copying: bool = False) -> bool:
         """Should the target copy hidden states for a drafter now? (see FEATURES_IDLE)
@@ -117,11 +127,11 @@ class Scheduler:
         copying: whether it copies them now. The copy is turned off only when the rounds until the next probe
         cost more copying than switching it off and on again does."""
         if (self._since_planned < FEATURES_IDLE
-                or self._since_spec + FEATURES_BEFORE_PROBE >= self._probe_every):
+                or self._since_spec + FEATURES_BEFORE_PROBE >= self._probe_wait()):
             return True
         if not copying:
             return False
-        rounds_left = self._probe_every - self._since_spec
+        rounds_left = self._probe_wait() - self._since_spec
         return rounds_left * FEATURE_COPY_SHARE * self.verify_cost(1) < 2.0 * self.switch_cost
 
     # -- before drafting ------------------------------------------------------------------------------------
@@ -170,7 +180,7 @@ class Scheduler:
         if ceiling.max() > plain and self._probe_due():
             return min(k_limit, PROBE_DRAFTS)
         # nothing this verdict rests on changes before the next probe or drafting round (observe ends it early)
-        self._plain_plans = min(PLAN_RECHECK, self._probe_every - self._since_spec - 1)
+        self._plain_plans = min(PLAN_RECHECK, self._probe_wait() - self._since_spec - 1)
         return 0
 
     def _judge_drafting(self, planned_plain_rate: float) -> bool:
@@ -210,9 +220,23 @@ class Scheduler:
             return self.draft_costs(k_max)
         return np.array([self.draft_cost(int(k)) for k in range(1, k_max + 1)])
 
+    def _probe_wait(self) -> int:
+        """Rounds without verified drafts before the next probe."""
+        if self._unpaid < UNPAID_IN_A_ROW:
+            return self._probe_every
+        return max(self._probe_every, self._probe_cost_wait())
+
+    def _probe_cost_wait(self) -> int:
+        """Rounds between probes that keep their extra cost within PROBE_SHARE of plain decoding."""
+        n = min(PROBE_DRAFTS + 1, MAX_TOKENS_PER_VERIFY)
+        curve = self.verify_cost
+        extra = (self.draft_cost(PROBE_DRAFTS) + curve(n) - curve(1) + 2.0 * curve.shape_change + curve.capture
+                 + 2.0 * self.switch_cost)
+        return int(extra / (PROBE_SHARE * (curve(1) + self.overhead_plain)))
+
     def _probe_due(self) -> bool:
         """A drafter that stopped paying is re-tested now and then: topics change, code gets repeated."""
-        if self._since_spec >= self._probe_every:
+        if self._since_spec >= self._probe_wait():
             self.probing = True
         return self.probing
 
@@ -345,6 +369,7 @@ class Scheduler:
         # one lucky probe is weak evidence: only a trial that wins shortens the wait for the next probe (resetting
         # it on every paid probe made a DSpark pair at alpha 0.6, whose probes paid one time in four, probe every
         # 16-32 rounds at ~6 plain steps a probe with its feature-copy switches on an H100)
+        self._unpaid = 0 if paid else self._unpaid + 1
         if not paid:
             self._probe_every = min(self._probe_every * 2, PROBE_MAX)
         else:
