@@ -372,6 +372,10 @@ class Scheduler:
         self._unpaid = 0 if paid else self._unpaid + 1
         if not paid:
             self._probe_every = min(self._probe_every * 2, PROBE_MAX)
+        elif self.draft_cost(k) <= FREE_DRAFT * self.verify_cost(1):
+            # a free drafter (n-gram lookup) drafts whenever it finds something and is never judged by trials:
+            # its probes are of spans the gate cut, and one that paid halves the wait for the next
+            self._probe_every = max(PROBE_FIRST, self._probe_every // 2)
         else:
             # the rounds that lost are forgotten: the plan drafts again, on trial (see _judge_drafting)
             self._realized[True] = [0.0, 0.0, 0.0]
