@@ -98,6 +98,7 @@ class Scheduler:
         self._plain_plans = 0  # plans still answered "plain step" without recomputing (see PLAN_RECHECK)
         self._probe_every = PROBE_FIRST
         self._unpaid = 0  # probes in a row that would not have paid (see PROBE_SHARE)
+        self._cost_wait = 0  # rounds between probes that keep them within PROBE_SHARE, once _unpaid says so
         self._gate_confs: list[float] = []  # the current draft's confidences, as the gate last saw them
         self._gate_a: list[float] = []  # and their acceptance estimates
         self._gate_table: list[float] = []
@@ -173,8 +174,9 @@ class Scheduler:
                 return k_limit
             return int(ks[np.argmax(rates)])
         if self._trial:  # the plan itself gave up before the realized rate could judge: the trial lost
-            self._trial = False
-            self._probe_every = min(self._probe_every * 2, PROBE_MAX)
+            self._end_trial(0.0)
+        # computed with the plain verdict, not every round (Session asks drafting_soon every round)
+        self._cost_wait = self._probe_cost_wait() if self._unpaid >= UNPAID_IN_A_ROW else 0
         # even a drafter that is always right could not pay here: never spend a probe on it
         ceiling = (1.0 + ks) / cost
         if ceiling.max() > plain and self._probe_due():
@@ -192,12 +194,16 @@ class Scheduler:
         if ratio is None:
             return False
         if self._trial:
-            self._trial = False
-            if ratio < 1.0:
-                self._probe_every = min(self._probe_every * 2, PROBE_MAX)
-            elif ratio > 1.0 + MARGIN:
-                self._probe_every = PROBE_FIRST
+            self._end_trial(ratio)
         return ratio < 1.0
+
+    def _end_trial(self, ratio: float) -> None:
+        """ratio: the trial's realized rate over plain steps' (0: the plan gave up on it)."""
+        self._trial = False
+        if ratio < 1.0:
+            self._probe_every = min(self._probe_every * 2, PROBE_MAX)
+        elif ratio > 1.0 + MARGIN:
+            self._probe_every = PROBE_FIRST
 
     def _realized_ratio(self, planned_plain_rate: float) -> float | None:
         """Recent drafting rounds' tokens per second over plain steps', None before enough rounds.
@@ -222,9 +228,7 @@ class Scheduler:
 
     def _probe_wait(self) -> int:
         """Rounds without verified drafts before the next probe."""
-        if self._unpaid < UNPAID_IN_A_ROW:
-            return self._probe_every
-        return max(self._probe_every, self._probe_cost_wait())
+        return max(self._probe_every, self._cost_wait)
 
     def _probe_cost_wait(self) -> int:
         """Rounds between probes that keep their extra cost within PROBE_SHARE of plain decoding."""
@@ -370,6 +374,8 @@ class Scheduler:
         # it on every paid probe made a DSpark pair at alpha 0.6, whose probes paid one time in four, probe every
         # 16-32 rounds at ~6 plain steps a probe with its feature-copy switches on an H100)
         self._unpaid = 0 if paid else self._unpaid + 1
+        if paid:
+            self._cost_wait = 0
         if not paid:
             self._probe_every = min(self._probe_every * 2, PROBE_MAX)
         elif self.draft_cost(k) <= FREE_DRAFT * self.verify_cost(1):
