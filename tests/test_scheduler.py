@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from benchmarks.scheduler_sim import simulate
 from dspark_chat.engine.calibration import Calibration
 from dspark_chat.engine.costs import CostCurve
 from dspark_chat.engine.scheduler import (FEATURES_IDLE, PLAN_RECHECK, PROBE_DRAFTS, PROBE_FIRST, PROBE_MAX,
@@ -395,97 +396,30 @@ def test_shape_costs_survive_the_cost_cache():
     assert CostCurve.from_dict(old).capture == 0.0
 
 
-# -- a whole generation, simulated: a 1B model drafter beside an 8B target on an H100 ------------------------------
-H100_SHAPED = CostCurve(dict(H100_8B_Q4.points), shape_change=1.2 * MS, capture=4.9 * MS)
-DRAFT_STEP = 1.4 * MS
-ROUND_PYTHON = 0.3 * MS
-
-
-def _simulated_speedup(alpha: float, rounds: int, seed: int, bad_start: int = 0,
-                       switch: float = 0.0) -> tuple[float, list[int], int]:
-    """Tokens per second against plain steps, the verified drafts of each round and the feature-copy switches,
-    for a drafter right with probability alpha at each position (confidence 0.9 when right, 0.5 when wrong, as
-    the synthetic GPU pairs make it), gated by the scheduler as ModelDrafter does. A drafter that sat out plain
-    steps first catches up on them in one batch (the return); the first `bad_start` drafting rounds cost 15 ms
-    more (graphs captured for new batch sizes, a drafter warming up: what stopped drafting for whole runs at alpha
-    0.8 on an H100). switch: the drafter reads the target's features, as Session drives it: each switch of the
-    copy costs the next verify this many seconds, and copying costs each verify 4%."""
-    rng = np.random.default_rng(seed)
-    behind = 50
-
-    def catch_up() -> float:
-        return DRAFT_STEP if behind <= 1 else 2.5 * DRAFT_STEP + 3 * MS
-
-    def draft_cost(k: int) -> float:
-        return catch_up() + max(0, k - 1) * DRAFT_STEP
-
-    sched = Scheduler(CostCurve(dict(H100_SHAPED.points), shape_change=H100_SHAPED.shape_change,
-                                capture=H100_SHAPED.capture), draft_cost, ScheduleConfig())
-    seconds = tokens = 0.0
-    drafting_rounds = switches = 0
-    copying = False
-    verified = []
-    for _ in range(rounds):
-        n_max = sched.plan(16)
-        confs, right, sunk = [], [], 0.0
-        if n_max:
-            sunk = catch_up()
-            while True:
-                hit = bool(rng.random() < alpha)
-                conf = 0.9 if hit else 0.5
-                if not sched.include([*confs, conf], sunk, DRAFT_STEP):
-                    break
-                confs.append(conf)
-                right.append(hit)
-                if len(confs) >= n_max or not sched.keep_drafting(confs, sunk, DRAFT_STEP):
-                    break
-                sunk += DRAFT_STEP
-            behind = 1
-            drafting_rounds += 1
-        else:
-            behind += 1
-        k = sched.choose(np.array(confs), sunk) if confs else 0
-        m = 0
-        while m < k and right[m]:
-            m += 1
-        switched = bool(switch) and sched.drafting_soon(copying) != copying
-        if switched:
-            copying = not copying
-            switches += 1
-        verify = (H100_SHAPED(k + 1) + sched._shape_extra(k + 1)) * (1.04 if copying else 1.0)
-        verify += switch if switched else 0.0
-        if n_max and drafting_rounds <= bad_start:
-            verify += 15 * MS
-        sched.observe(np.array(confs), k, m, verify, ROUND_PYTHON, sunk, switched)
-        seconds += sunk + verify + ROUND_PYTHON
-        tokens += m + 1
-        verified.append(k)
-    return tokens / seconds * (H100_SHAPED(1) + ROUND_PYTHON), verified, switches
-
-
+# -- whole generations, simulated with an H100's costs (benchmarks/scheduler_sim.py) ----------------------------
 @pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize("switch", [0.0, 40 * MS])
 def test_drafting_stopped_by_a_bad_start_resumes(seed, switch):
     """Drafting that a bad start stopped comes back once probes show it would pay: its probes are judged at steady
     costs, not at the return's (before, a drafter at alpha 0.8 stayed stopped for whole runs on an H100)."""
-    speedup, verified, _ = _simulated_speedup(0.8, 600, seed, bad_start=6, switch=switch)
-    assert speedup > 1.2, speedup
-    assert sum(1 for k in verified[-300:] if k) > 180, verified
+    run = simulate(0.8, 600, seed, bad_start=6, switch=switch)
+    assert run.speedup > 1.2, run.speedup
+    assert sum(1 for k in run.verified[-300:] if k) > 180, run.verified
 
 
 @pytest.mark.parametrize("seed", range(4))
 def test_drafting_that_barely_pays_is_tried_rarely(seed):
     """At alpha 0.6 such a drafter breaks even at best: lucky probes may start trials, but they get rarer."""
-    speedup, verified, _ = _simulated_speedup(0.6, 600, seed)
-    assert speedup > 0.94, speedup
-    assert sum(1 for k in verified if k) < 40, verified
-    assert sum(1 for k in verified[-300:] if k) < 12, verified
+    run = simulate(0.6, 600, seed)
+    assert run.speedup > 0.94, run.speedup
+    assert sum(1 for k in run.verified if k) < 40, run.verified
+    assert sum(1 for k in run.verified[-300:] if k) < 12, run.verified
 
 
 def test_probes_of_a_hopeless_feature_reader_cost_little():
     """A drafter that never pays and whose probes each switch the target's feature copy on and off (40 ms a
     switch, ten plain steps): after two probes that would not have paid, probes come rarely enough to cost at
     most PROBE_SHARE (before: 0.957x plain over 2000 rounds; DSpark at alpha 0 measured 0.93-0.97x, run H)."""
-    speedup, verified, switches = _simulated_speedup(0.0, 2000, 0, switch=40 * MS)
-    assert speedup > 0.965, speedup
-    assert sum(1 for k in verified if k) <= 6 and switches <= 5, (verified, switches)
+    run = simulate(0.0, 2000, 0, switch=40 * MS)
+    assert run.speedup > 0.965, run.speedup
+    assert sum(1 for k in run.verified if k) <= 6 and run.switches <= 5, (run.verified, run.switches)
