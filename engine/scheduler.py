@@ -158,7 +158,7 @@ class Scheduler:
         if self._plain_plans > 0:
             self._plain_plans -= 1
             return 0
-        if self.draft_cost(k_limit) <= FREE_DRAFT * self.verify_cost(1):
+        if self._free(k_limit):
             return k_limit
         ks = np.arange(1, k_limit + 1)
         expected = 1.0 + np.cumsum(self.acceptance**ks)
@@ -201,7 +201,7 @@ class Scheduler:
         """ratio: the trial's realized rate over plain steps' (0: the plan gave up on it)."""
         self._trial = False
         if ratio < 1.0:
-            self._probe_every = min(self._probe_every * 2, PROBE_MAX)
+            self._back_off()
         elif ratio > 1.0 + MARGIN:
             self._probe_every = PROBE_FIRST
 
@@ -367,25 +367,36 @@ class Scheduler:
         change, against plain steps. The best j, not all k: in steady drafting the gate picks the length."""
         plain = 1.0 / (self.verify_cost(1) + self.overhead_plain)
         paid = False
-        for j in range(1, n_accepted + 1):
-            steady = self.draft_cost(j) + self.verify_cost(j + 1) + self.verify_cost.shape_change + overhead
-            paid = paid or (j + 1) / max(steady, 1e-9) > plain * (1.0 + MARGIN)
-        # one lucky probe is weak evidence: only a trial that wins shortens the wait for the next probe (resetting
-        # it on every paid probe made a DSpark pair at alpha 0.6, whose probes paid one time in four, probe every
-        # 16-32 rounds at ~6 plain steps a probe with its feature-copy switches on an H100)
-        self._unpaid = 0 if paid else self._unpaid + 1
-        if paid:
-            self._cost_wait = 0
+        if n_accepted:
+            js = np.arange(1, n_accepted + 1)
+            steady = (self._draft_costs(n_accepted) + self.verify_cost.array()[js + 1] + self.verify_cost.shape_change
+                      + overhead)
+            paid = bool(((js + 1) / steady).max() > plain * (1.0 + MARGIN))
         if not paid:
-            self._probe_every = min(self._probe_every * 2, PROBE_MAX)
-        elif self.draft_cost(k) <= FREE_DRAFT * self.verify_cost(1):
+            self._unpaid += 1
+            self._back_off()
+            return
+        self._unpaid = 0
+        self._cost_wait = 0
+        if self._free(k):
             # a free drafter (n-gram lookup) drafts whenever it finds something and is never judged by trials:
             # its probes are of spans the gate cut, and one that paid halves the wait for the next
             self._probe_every = max(PROBE_FIRST, self._probe_every // 2)
         else:
-            # the rounds that lost are forgotten: the plan drafts again, on trial (see _judge_drafting)
+            # one lucky probe is weak evidence: only a trial that wins shortens the wait for the next probe
+            # (resetting it on every paid probe made a DSpark pair at alpha 0.6, whose probes paid one time in four,
+            # probe every 16-32 rounds at ~6 plain steps a probe with its feature-copy switches on an H100). The
+            # rounds that lost are forgotten: the plan drafts again, on trial (see _judge_drafting)
             self._realized[True] = [0.0, 0.0, 0.0]
             self._trial = True
+
+    def _back_off(self) -> None:
+        """A probe or a trial that did not pay: the next probe waits twice as long."""
+        self._probe_every = min(self._probe_every * 2, PROBE_MAX)
+
+    def _free(self, k: int) -> bool:
+        """Does drafting k cost next to nothing against a target step (an n-gram lookup)?"""
+        return self.draft_cost(k) <= FREE_DRAFT * self.verify_cost(1)
 
     def observe(self, confidences: np.ndarray, k: int, n_accepted: int, verify_seconds: float, overhead: float,
                 draft_seconds: float = 0.0, switched: bool = False) -> None:
