@@ -23,14 +23,16 @@ from benchmarks import gpu_files
 from benchmarks.gpu_bench import DecodeClock, generate, ids_to_text
 from dspark_chat.engine.llama import cuda_graphs_enabled
 from dspark_chat.engine.pair import Pair, PairOptions
+from dspark_chat.engine.scheduler import ScheduleConfig
 
 TOP = 25
 
 
 def profile(target: str, drafter: str, n_gpu_layers: int, tokens: int, prompt_ids: list[int],
-            cache: Path | None = None) -> dict:
+            cache: Path | None = None, fixed_draft: int | None = None) -> dict:
     # graphs as the process has them, not the engine's choice from the pair's history in `cache` (see gpu_bench)
-    options = PairOptions(n_ctx=2048, n_gpu_layers=n_gpu_layers, cache_dir=cache, cuda_graphs=cuda_graphs_enabled())
+    options = PairOptions(n_ctx=2048, n_gpu_layers=n_gpu_layers, cache_dir=cache, cuda_graphs=cuda_graphs_enabled(),
+                          schedule=None if fixed_draft is None else ScheduleConfig(fixed_draft=fixed_draft))
     with Pair(target, drafter, options) as pair:
         prompt = pair.target_model.tokenize(ids_to_text(pair.target_model, prompt_ids))
         session = pair.session()
@@ -68,11 +70,13 @@ def main(argv=None) -> int:
     ap.add_argument("--kind", choices=("dspark", "model"), default="dspark")
     ap.add_argument("--tokens", type=int, default=256)
     ap.add_argument("--cache", type=Path, help="cost cache of an earlier gpu_bench run (OUT/cache): no re-profiling")
+    ap.add_argument("--fixed-draft", type=int, help="draft and verify this many tokens every round, whatever they cost "
+                    "(a CPU proxy, whose scheduler would not draft: the host's work per drafted token)")
     args = ap.parse_args(argv)
     manifest = gpu_files.read_manifest(args.folder)
     drafters = manifest["dspark_drafters" if args.kind == "dspark" else "model_drafters"]
     result = profile(manifest["target"], drafters[args.alpha_tag], args.n_gpu_layers, args.tokens,
-                     manifest["prompt_ids"], args.cache)
+                     manifest["prompt_ids"], args.cache, args.fixed_draft)
     result.update(kind=args.kind, alpha_tag=args.alpha_tag)
     gpu_files.report(result, args.out)
     return 0

@@ -69,7 +69,10 @@ class Calibration:
         if self._table is None:
             a = self.accepted + self._prior_a
             b = (self.tried - self.accepted) + self._prior_b
-            self._table = _pool_adjacent_violators(a / (a + b), a + b)
+            means = a / (a + b)
+            # already monotone (the usual case once counts accumulate): the regression would return it unchanged
+            monotone = bool((means[1:] >= means[:-1]).all())
+            self._table = means if monotone else _pool_adjacent_violators(means, a + b)
         return self._table
 
     def estimate(self, confidences: np.ndarray) -> np.ndarray:

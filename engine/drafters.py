@@ -17,6 +17,7 @@ import numpy as np
 from .costs import CostCurve
 from .llama import Context
 from .ngram_index import NgramIndex
+from .peak import PeakFinder
 from .sampling import Dist, SamplingParams, distribution
 
 
@@ -84,26 +85,14 @@ def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     return int(hit[0]) if hit.size else n
 
 
-def top_probability(row: np.ndarray, best: float | None = None, scratch: np.ndarray | None = None) -> float:
-    """softmax(row)[argmax] without materialising the softmax.
-
-    best: the row's maximum when the caller already has it (its argmax was taken: one pass over the row less);
-    scratch: a float32 buffer of the row's size to work in (no allocations of the row's size per call)."""
-    m = row.max() if best is None else best
-    if scratch is None:
-        return float(1.0 / np.exp(row - m).sum())
-    np.subtract(row, m, out=scratch)
-    np.exp(scratch, out=scratch)
-    return float(1.0 / scratch.sum())
-
-
 class ModelDrafter:
     """A small GGUF LM with the target's vocabulary, run autoregressively in its own context.
 
-    pipelined (greedy decoding on a GPU): each step's token is launched on the device before its confidence is
-    computed, so the softmax over the vocabulary (0.29 ms a token on an H100's host, docs/benchmarks.md run G)
-    runs while the device computes the next step. When the gate then stops, that step was launched for nothing
-    this round; its token stays in the drafter's cache, where the next round keeps it if the target agrees.
+    pipelined (greedy decoding on a GPU): each step's token is launched on the device before the gate reads its
+    confidence, so the gate and the bookkeeping run while the device computes the next step. When the gate then
+    stops, that step was launched for nothing this round; its token stays in the drafter's cache, where the next
+    round keeps it if the target agrees. A greedy step's token and confidence come from one pass over the logits
+    (engine/peak.py).
     """
 
     kind = "model"
@@ -116,8 +105,7 @@ class ModelDrafter:
         self.kv: list[int] = []  # tokens in the drafter's KV cache (a launched step's token included)
         self._committed = 0  # tokens the session has committed (the target's pending one included)
         self._in_flight = False  # a step launched by the last draft, not waited for
-        self._row = np.empty(ctx.model.n_vocab, dtype=np.float32)  # a step's logits, kept past the next launch
-        self._scratch = np.empty(ctx.model.n_vocab, dtype=np.float32)
+        self._peak = PeakFinder(ctx.model.n_vocab)
         self.launched_unused = 0  # counted for the benchmark: pipelined steps the round did not draft from
 
     def expected_cost(self, k: int) -> float:
@@ -180,8 +168,7 @@ class ModelDrafter:
             row = logits[0]
             if dists is None:
                 d = None
-                x = int(row.argmax())
-                conf = top_probability(row, row[x], self._scratch)
+                x, conf = self._peak(row)
             else:
                 d = distribution(row, sampling)
                 conf = d.max_prob
@@ -208,17 +195,12 @@ class ModelDrafter:
         confs: list[float] = []
         step = self.cost(1)
         while True:
-            row = logits[0]
-            x = int(row.argmax())
-            best = row[x]
+            x, conf = self._peak(logits[0])  # before the launch: its logits land in the same buffer
             launched = len(tokens) + 1 < n_max and not self._eog[x]
             if launched:
-                np.copyto(self._row, row)  # the launched step's logits land in llama.cpp's buffer under `row`
-                row = self._row
                 self.ctx.submit([x], len(self.kv), "last")
                 self.kv.append(x)
                 self._in_flight = True
-            conf = top_probability(row, best, self._scratch)
             if not gate.include([*confs, conf], time.perf_counter() - t0, step):
                 break
             tokens.append(x)

@@ -42,6 +42,7 @@ from .costs import CostCurve
 from .drafters import Draft
 from .errors import IncompatibleDrafterError
 from .llama import Context, Model
+from .peak import PeakFinder
 
 if TYPE_CHECKING:
     from .pair import Pair
@@ -214,6 +215,7 @@ class DSparkDrafter:
         self.inject_cost = inject_cost  # seconds to inject n positions of features
         self._width = target.model.n_embd
         self._eog = ctx.model.eog_mask
+        self._peak = PeakFinder(ctx.model.n_vocab)  # a DFlash drafter's own confidence (no confidence head)
         # positions [_start, _kv_len) of the drafter's KV cache hold injected target features; _start > 0 after a
         # stretch without features (see the module's docstring)
         self._start = 0
@@ -361,8 +363,9 @@ class DSparkDrafter:
             chosen = gate.choose(conf, time.perf_counter() - t0)
             tokens = rows[:chosen].argmax(axis=1)
         else:
-            tokens = rows.argmax(axis=1)
-            conf = _top_probabilities(rows, tokens)
+            peaks = [self._peak(row) for row in rows]
+            tokens = np.array([x for x, _ in peaks], dtype=np.int64)
+            conf = np.array([c for _, c in peaks])
         self.ctx.remove_from(pos)  # the block is noise: only target features stay in the KV cache
         eog = np.flatnonzero(self._eog[tokens])
         if eog.size:  # nothing after an end-of-generation token can be kept
@@ -380,13 +383,6 @@ class DSparkDrafter:
         if self.target.ptr:
             self.capture_features(False)
         self.ctx.close()
-
-
-def _top_probabilities(rows: np.ndarray, best: np.ndarray) -> np.ndarray:
-    """softmax(row)[argmax] per row (best: the argmaxes): a DFlash drafter's own confidence without a
-    confidence head."""
-    top = np.take_along_axis(rows, best[:, None], axis=1)
-    return (1.0 / np.exp(rows - top).sum(axis=1)).astype(np.float64)
 
 
 def load_dspark_drafter(pair: "Pair", model: Model, n_ctx: int, threads: int, say: Callable[[str], None]):

@@ -17,8 +17,9 @@
 #                                             graphs off and on, alternating (OUTDIR/graphs-{off,on}-N)
 #   benchmarks/gpu/run.sh repeat CARRY WORK OUTDIR SMOLLM_GGUF
 #                                             the tests while the files are quantized, every row beside llama.cpp's
-#                                             defaults, then REPEATS more processes of the rows at alpha 0.8
-#                                             (OUTDIR/main, OUTDIR/repeat-N)
+#                                             defaults, then REPEATS more processes of the rows at alpha 0.8,
+#                                             DSpark at 0 and 0.6 once more, the host's cost per drafted token
+#                                             (OUTDIR/main, OUTDIR/repeat-N, OUTDIR/r0, OUTDIR/peak_cost.txt)
 #   benchmarks/gpu/run.sh quick  CARRY WORK OUTDIR SMOLLM_GGUF
 #                                             dspark-chat rows only (ALPHAS="0 0.8" limits the files too), then tests
 #   benchmarks/gpu/run.sh overlap CARRY WORK OUTDIR
@@ -167,6 +168,11 @@ repeat)
         timeout 300 "$0" bench "$carry" "$work" "$out/repeat-$rep" --kinds model dspark --alphas 0.8 \
             --no-curve --no-llamacpp || true
     done
+    # DSpark where it must not lose (alpha 0 and 0.6) in one more process, and the host's cost of a drafted
+    # token's argmax and confidence on this machine's CPU (benchmarks/peak_cost.py)
+    timeout 300 "$0" bench "$carry" "$work" "$out/r0" --kinds dspark --alphas 0 0.6 --no-curve --no-llamacpp || true
+    (eval "$(exports)" && cd "$work/src" && timeout 120 python3 -m benchmarks.peak_cost --synthetic "$work/files" \
+        > "$out/peak_cost.txt" 2>&1) || true
     echo ALL-DONE >> "$work/bench.log"
     ;;
 quick)
