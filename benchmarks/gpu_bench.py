@@ -93,9 +93,9 @@ class DecodeClock:
 
 class HostClock:
     """Times llama.cpp's calls as the engine makes them, without waiting for the device: decode launches and the
-    waits for logits. The rest of the decode loop is the host's share of the critical path: host work the device
-    overlaps (a pipelined model drafter's softmax runs while its next step computes) does not count, as it does
-    under DecodeClock, whose every decode waits."""
+    waits for logits. The rest of the decode loop is the host's time outside llama.cpp as the engine really runs
+    (no decode made synchronous). Host work that the device overlaps still counts in full: it shortens the next
+    wait, not the time outside the calls."""
 
     def __init__(self):
         self.spans: list[tuple[float, float]] = []
@@ -190,7 +190,7 @@ def python_row(target: str, drafter: str | None, prompt: list[int], max_tokens: 
             "round_ms": 1e3 * s2.decode_seconds / s2.rounds,
             "python_ms_per_round": 1e3 * (s2.decode_seconds - in_dec) / s2.rounds,
             "python_share": (s2.decode_seconds - in_dec) / s2.decode_seconds,
-            # the host's share of the critical path (HostClock): Python the device does not overlap
+            # the host's time outside llama.cpp's calls without synchronous decodes (HostClock; overlapped included)
             "host_ms_per_round": 1e3 * (s3.decode_seconds - in_llama) / s3.rounds,
             "host_share": (s3.decode_seconds - in_llama) / s3.decode_seconds,
             "decodes_per_round": n_dec / s2.rounds,
