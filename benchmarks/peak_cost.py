@@ -11,6 +11,8 @@ microseconds per row and the largest difference between the two confidences.
 
 from __future__ import annotations
 
+import llama_cpp  # noqa: F401  (before numpy: see engine/__init__.py on CUDA builds)
+
 import argparse
 import json
 import timeit
