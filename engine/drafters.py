@@ -88,8 +88,8 @@ def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
 class ModelDrafter:
     """A small GGUF LM with the target's vocabulary, run autoregressively in its own context.
 
-    pipelined (greedy decoding on a GPU): each step's token is launched on the device before the gate reads its
-    confidence, so the gate and the bookkeeping run while the device computes the next step. When the gate then
+    pipelined (greedy decoding on a GPU): each step's token is launched on the device before its confidence is
+    computed, so the confidence, the gate and the bookkeeping run while the device computes the next step. When the gate then
     stops, that step was launched for nothing this round; its token stays in the drafter's cache, where the next
     round keeps it if the target agrees. A greedy step's token and confidence come from one pass over the logits
     (engine/peak.py).
@@ -195,12 +195,13 @@ class ModelDrafter:
         confs: list[float] = []
         step = self.cost(1)
         while True:
-            x, conf = self._peak(logits[0])  # before the launch: its logits land in the same buffer
+            x = self._peak.locate(logits[0])  # before the launch: its logits land in the same buffer
             launched = len(tokens) + 1 < n_max and not self._eog[x]
             if launched:
                 self.ctx.submit([x], len(self.kv), "last")
                 self.kv.append(x)
                 self._in_flight = True
+            conf = self._peak.confidence()
             if not gate.include([*confs, conf], time.perf_counter() - t0, step):
                 break
             tokens.append(x)

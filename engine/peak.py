@@ -9,7 +9,8 @@ denominator is the leaders' mass, exact, plus the rest's mass estimated from eve
 leaders hold the values that compete with the top token, the sample the broad bulk of small ones. The value is
 the exact probability wherever a few tokens hold the mass and within a few hundredths elsewhere (tests/test_peak.py);
 the calibration maps the raw value to acceptance anyway. 2.2-2.6x faster than the exact way on the development VM
-(benchmarks/peak_cost.py), and nothing to copy: a pipelined drafter reads the row before its next launch.
+(benchmarks/peak_cost.py). `locate` keeps the few values `confidence` needs: a pipelined drafter launches its next
+step between the two, so the confidence is computed while the device works, with no copy of the row.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ class PeakFinder:
     """(argmax, confidence) of rows of one length, with buffers kept between calls."""
 
     def __init__(self, n: int):
-        self.n = n
         cols = n // GROUP
         self.cols = cols if cols >= MIN_COLS else 0  # the row's first cols * GROUP values: GROUP rows of `cols`
         self._body = self.cols * GROUP
@@ -38,11 +38,19 @@ class PeakFinder:
         in_lower = (self._sample // max(1, self.cols)) >= GROUP // 2
         self._other_half = np.where(in_lower, 0, 1) * self.cols + self._sample_cols
         self._rest = self._body - self.cols  # values that are not a column's leader
+        self._sampled = np.empty(len(self._sample), dtype=np.float32)
 
     def __call__(self, row: np.ndarray) -> tuple[int, float]:
+        x = self.locate(row)
+        return x, self.confidence()
+
+    def locate(self, row: np.ndarray) -> int:
+        """The row's argmax. Keeps what `confidence` needs, so the row may be overwritten in between (a pipelined
+        drafter launches its next step, whose logits land in the same buffer, before it asks)."""
         if self.cols == 0:
             x = int(row.argmax())
-            return x, float(1.0 / np.exp(row - row[x]).sum())
+            self._exact = float(1.0 / np.exp(row - row[x]).sum())
+            return x
         body = row[: self._body].reshape(GROUP, self.cols)
         half = GROUP // 2
         np.maximum.reduce(body[:half], axis=0, out=self._halves[0])
@@ -54,16 +62,25 @@ class PeakFinder:
             x = self._body + int(tail.argmax())
         else:
             x = self._first_index(body, leaders, top)
-        m = row[x]
-        mass = np.exp(leaders - m).sum()  # the top leader (or, past the body, the top tail value) gives its 1
-        if tail.size:
-            mass += np.exp(tail - m).sum()
-        return x, float(1.0 / (mass + self._rest_mass(row, leaders, m)))
+        self._m = row[x]
+        self._tail = tail.copy()
+        np.copyto(self._sampled, row[GROUP // 2 : self._body : GROUP])  # a strided view: the values at _sample
+        return x
 
-    def _rest_mass(self, row: np.ndarray, leaders: np.ndarray, m: float) -> float:
+    def confidence(self) -> float:
+        """softmax(row)[argmax] of the row `locate` last read, closely (see the module)."""
+        if self.cols == 0:
+            return self._exact
+        m = self._m
+        mass = np.exp(self._leaders - m).sum()  # the top leader (or, past the body, the top tail value) gives its 1
+        if self._tail.size:
+            mass += np.exp(self._tail - m).sum()
+        return float(1.0 / (mass + self._rest_mass(m)))
+
+    def _rest_mass(self, m: float) -> float:
         """The non-leaders' share of the softmax's denominator, estimated from the sample."""
-        sample = row[GROUP // 2 : self._body : GROUP]  # a strided view: the values at self._sample
-        own = leaders[self._sample_cols]
+        sample = self._sampled
+        own = self._leaders[self._sample_cols]
         others = sample < own
         # a sampled value equal to its column's leader is a non-leader when the other half of the column holds
         # it too (a constant bulk, as in synthetic heads whose rows are mostly exact zeros, ties every column)

@@ -77,3 +77,16 @@ def test_nan_rows_do_not_raise():
     row[10] = np.nan
     x, _ = PeakFinder(256)(row)
     assert x == 10
+
+
+def test_confidence_survives_the_row_being_overwritten():
+    """A pipelined drafter launches its next step between locate and confidence: the row's buffer changes."""
+    rng = np.random.default_rng(3)
+    find = PeakFinder(128256 + 17)
+    row = rng.normal(0.0, 2.0, 128256 + 17).astype(np.float32)
+    row[99] += 10.0
+    want = find(row)
+    buffer = row.copy()
+    x = find.locate(buffer)
+    buffer[:] = rng.normal(0.0, 2.0, buffer.size)
+    assert (x, find.confidence()) == want
