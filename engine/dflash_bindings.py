@@ -20,7 +20,6 @@ from .errors import DSparkError
 _c_ctx = ctypes.c_void_p  # llama_context *
 _c_model = ctypes.c_void_p  # const llama_model *
 _c_vocab = ctypes.c_void_p  # const llama_vocab *
-_c_float_p = ctypes.POINTER(ctypes.c_float)
 
 
 @dataclass(frozen=True)
@@ -54,7 +53,7 @@ _SIGNATURES: dict[str, _Signature] = {
         ("llama_get_embeddings_nextn",
          "_Z26llama_get_embeddings_nextnP13llama_context",
          "?llama_get_embeddings_nextn@@YAPEAMPEAUllama_context@@@Z"),
-        (_c_ctx,), _c_float_p),
+        (_c_ctx,), ctypes.c_void_p),  # an address: views on it are cached (NextnOutput)
     # const int32_t * llama_model_target_layer_ids(const llama_model *)
     "model_target_layer_ids": _Signature(
         ("llama_model_target_layer_ids",
@@ -171,12 +170,27 @@ def set_nextn_output(ctx_ptr, on: bool, masked: bool = True) -> None:
     _fn("set_embeddings_nextn")(ctx_ptr, on, masked)
 
 
-def nextn_output(ctx_ptr, n_rows: int, width: int) -> np.ndarray:
-    """The extra output of the last decode, (n_rows, width): DSpark broadcasts each confidence over a row."""
-    ptr = _fn("get_embeddings_nextn")(ctx_ptr)
-    if not ptr:
-        raise DSparkError("the drafter produced no confidence output")
-    return np.ctypeslib.as_array(ptr, shape=(n_rows, width))
+class NextnOutput:
+    """The extra per-token output of a context's last decode (DSpark: the confidence head, broadcast over a row of
+    the model's width), as a view on llama.cpp's buffer that is rebuilt only when the buffer moves (as LayerInputs)."""
+
+    def __init__(self, ctx_ptr, width: int, max_rows: int):
+        self._ctx = ctx_ptr
+        self._width = width
+        self._max_rows = max_rows
+        self._addr = 0
+        self._view = np.zeros((0, width), dtype=np.float32)
+
+    def rows(self, n_rows: int) -> np.ndarray:
+        """(n_rows, width), valid until the next decode."""
+        addr = _fn("get_embeddings_nextn")(self._ctx)
+        if not addr:
+            raise DSparkError("the drafter produced no confidence output")
+        if addr != self._addr:
+            floats = (ctypes.c_float * (self._max_rows * self._width)).from_address(addr)
+            self._view = np.frombuffer(floats, dtype=np.float32).reshape(self._max_rows, self._width)
+            self._addr = addr
+        return self._view[:n_rows]
 
 
 def set_causal_attention(ctx_ptr, causal: bool) -> None:

@@ -41,7 +41,7 @@ from . import dflash_bindings as native
 from .costs import CostCurve
 from .drafters import Draft
 from .errors import IncompatibleDrafterError
-from .llama import Context, Model
+from .llama import Context, Model, first_eog
 from .peak import PeakFinder
 
 if TYPE_CHECKING:
@@ -214,7 +214,7 @@ class DSparkDrafter:
         self.block_cost = block_cost  # seconds for a block decode of n tokens (all outputs)
         self.inject_cost = inject_cost  # seconds to inject n positions of features
         self._width = target.model.n_embd
-        self._eog = ctx.model.eog_mask
+        self._eog = ctx.model.eog_ids
         self._peak = PeakFinder(ctx.model.n_vocab)  # a DFlash drafter's own confidence (no confidence head)
         # positions [_start, _kv_len) of the drafter's KV cache hold injected target features; _start > 0 after a
         # stretch without features (see the module's docstring)
@@ -236,6 +236,7 @@ class DSparkDrafter:
         native.set_causal_attention(ctx.ptr, spec.causal)
         if spec.has_confidence:
             native.set_nextn_output(ctx.ptr, True, masked=True)
+            self._nextn = native.NextnOutput(ctx.ptr, ctx.model.n_embd, ctx.n_batch)
 
     @property
     def capturing(self) -> bool:
@@ -356,7 +357,7 @@ class DSparkDrafter:
         self.block_decodes += 1
         chosen = None
         if self.spec.has_confidence:
-            conf = native.nextn_output(self.ctx.ptr, n_block, self.ctx.model.n_embd)[first : first + k, 0]
+            conf = self._nextn.rows(n_block)[first : first + k, 0]
             conf = conf.astype(np.float64)
             # the confidence head already says how many drafts the gate keeps: only those rows need an argmax over
             # the vocabulary (0.09-0.19 ms a row on an H100's host, docs/benchmarks.md run F)
@@ -367,12 +368,13 @@ class DSparkDrafter:
             tokens = np.array([x for x, _ in peaks], dtype=np.int64)
             conf = np.array([c for _, c in peaks])
         self.ctx.remove_from(pos)  # the block is noise: only target features stay in the KV cache
-        eog = np.flatnonzero(self._eog[tokens])
-        if eog.size:  # nothing after an end-of-generation token can be kept
-            n = int(eog[0]) + 1
+        tokens = tokens.tolist()
+        eog = first_eog(tokens, self._eog)
+        if eog is not None:  # nothing after an end-of-generation token can be kept
+            n = eog + 1
             tokens, conf = tokens[:n], conf[:n]
             chosen = None if chosen is None else n
-        return Draft(tokens.tolist(), conf, None, time.perf_counter() - t0, chosen)
+        return Draft(tokens, conf, None, time.perf_counter() - t0, chosen)
 
     def reset(self) -> None:
         self.ctx.clear()

@@ -122,6 +122,7 @@ class Model:
             # one pass at load keeps the hot loop to a numpy lookup
             if ll.llama_vocab_is_eog(self._vocab, t):
                 self._eog[t] = True
+        self._eog_ids = frozenset(np.flatnonzero(self._eog).tolist())
 
     @property
     def ptr(self):
@@ -198,6 +199,12 @@ class Model:
     @property
     def eog_mask(self) -> np.ndarray:
         return self._eog
+
+    @property
+    def eog_ids(self) -> frozenset[int]:
+        """The end-of-generation tokens as a set: for the few tokens of a round, membership tests beat a numpy
+        lookup (whose per-call cost is several times the whole test)."""
+        return self._eog_ids
 
     def close(self) -> None:
         if getattr(self, "_ptr", None):
@@ -411,6 +418,14 @@ class Context:
             self.close()
         except Exception:
             pass
+
+
+def first_eog(tokens: Sequence[int], eog_ids: frozenset[int]) -> int | None:
+    """Index of the first end-of-generation token in tokens, None when there is none."""
+    for i, t in enumerate(tokens):
+        if t in eog_ids:
+            return i
+    return None
 
 
 def supports_gpu_offload() -> bool:

@@ -278,8 +278,7 @@ class Scheduler:
         while n < len(known) and n < len(confidences) and known[n] == confidences[n]:
             n += 1
         if n == 0:  # a new draft: the calibration and the costs may have changed since the last one
-            table = self.calibration.table()
-            self._gate_table = table.tolist()
+            self._gate_table = self.calibration.table_list()
             self._gate_factor = (self._regime_accepted + 1.0) / (self._regime_expected + 1.0)
             self._vc = self._verify_costs().tolist()
         del known[n:]

@@ -11,12 +11,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Sequence
 
-import numpy as np
-
 from .drafters import Draft, Drafter, common_prefix
 from .errors import ContextOverflowError, DSparkError
 from .events import Done, Step
-from .llama import Context
+from .llama import Context, first_eog
 from .sampling import SamplingParams, make_rng
 from .scheduler import Scheduler
 from .stats import GenerationStats
@@ -43,7 +41,7 @@ class Session:
         self.scheduler = scheduler
         self._capture = capture or getattr(drafter, "capture_features", None)
         self.tokens: list[int] = []  # committed tokens; the KV cache holds tokens[:-1]
-        self._eog = target.model.eog_mask
+        self._eog = target.model.eog_ids
         self.mode = drafter.kind if drafter else "plain"
         self._block_drafter = bool(getattr(drafter, "drafts_blocks", False))  # native DSpark: one decode a block
 
@@ -166,9 +164,9 @@ class Session:
 
             # what the user gets: stop at end-of-generation tokens and at max_tokens
             emit = new
-            eog = np.flatnonzero(self._eog[new])
-            if eog.size:
-                emit = new[: eog[0]]
+            eog = first_eog(new, self._eog)
+            if eog is not None:
+                emit = new[:eog]
                 reason = "stop"
             emit = emit[: params.max_tokens - len(out)]
             pieces = stream.push(emit)
