@@ -6,6 +6,7 @@ import os
 import pty
 import select
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -24,6 +25,16 @@ def console_script() -> str:
     found = shutil.which("dspark-chat")
     assert found, "the dspark-chat console script is not installed (pip install -e .)"
     return found
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def interruptible() -> dict:
+    """Popen arguments for a child that Ctrl-C (SIGINT) must reach. A shell starts background jobs with SIGINT
+    ignored and exec keeps that, so a test suite run as `bash .ci/run &` would see the app finish instead."""
+    return {"preexec_fn": _default_sigint} if os.name == "posix" else {}
 
 
 @dataclass

@@ -15,7 +15,7 @@ import pytest
 from dspark_chat.app.cli_help import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE
 from dspark_chat.engine.errors import ContextOverflowError, IncompatibleDrafterError, ModelLoadError
 
-from .clitools import ROOT, console_script, run_cli
+from .clitools import ROOT, console_script, interruptible, run_cli
 
 GREEDY = ("--temperature", "0", "--max-tokens", "4")
 
@@ -123,7 +123,7 @@ def test_verbose_after_the_command_shows_llama_cpp_log(smollm_q4):
 def test_ctrl_c_exits_130_with_one_line(smollm_q4):
     proc = subprocess.Popen([console_script(), "ask", "--raw", "Once upon a time", "--target", str(smollm_q4),
                              "--drafter", "none", "--max-tokens", "3000", "--temperature", "1", "--seed", "1"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, **interruptible())
     assert proc.stdout.read(1)  # generation has started
     time.sleep(0.2)
     proc.send_signal(signal.SIGINT)

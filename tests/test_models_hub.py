@@ -19,6 +19,7 @@ import pytest
 
 from dspark_chat.models.gguf_info import format_bytes
 
+from .clitools import interruptible
 from .fake_hub import FakeHub
 from .synthetic_gguf import words, write_gguf
 
@@ -63,7 +64,7 @@ def cli(args: list[str], hub: FakeHub | None, home: Path, endpoint: str | None =
 
 def cli_process(args: list[str], hub: FakeHub, home: Path) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "dspark_chat.app.cli", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=cli_env(hub, home))
+                            stderr=subprocess.PIPE, text=True, env=cli_env(hub, home), **interruptible())
 
 
 def error_line(proc) -> str:
