@@ -140,29 +140,39 @@ def set_layer_input_output(ctx_ptr, layer: int, on: bool) -> None:
     _fn("set_embeddings_layer_inp")(ctx_ptr, layer, on)
 
 
-class LayerInputs:
-    """The inputs of one target layer (the residual stream entering it) for each token of the context's last
-    decode, as views on llama.cpp's buffer. A view is built only when the buffer moves: building one per decode
-    cost a native drafter's plain rounds a measurable share of a GPU step (ctypes array types, per shape)."""
+class _BufferRows:
+    """Rows of a float buffer llama.cpp owns, as a numpy view that is rebuilt only when the buffer moves: building
+    one per decode cost a native drafter's plain rounds a measurable share of a GPU step (ctypes array types)."""
 
-    def __init__(self, ctx_ptr, layer: int, width: int, max_rows: int):
-        self._ctx = ctx_ptr
-        self._layer = layer
+    def __init__(self, width: int, max_rows: int):
         self._width = width
         self._max_rows = max_rows
         self._addr = 0
         self._view = np.zeros((0, width), dtype=np.float32)
+
+    def at(self, addr: int, n_rows: int) -> np.ndarray:
+        if addr != self._addr:
+            floats = (ctypes.c_float * (self._max_rows * self._width)).from_address(addr)
+            self._view = np.frombuffer(floats, dtype=np.float32).reshape(self._max_rows, self._width)
+            self._addr = addr
+        return self._view[:n_rows]
+
+
+class LayerInputs:
+    """The inputs of one target layer (the residual stream entering it) for each token of the context's last
+    decode, as views on llama.cpp's buffer."""
+
+    def __init__(self, ctx_ptr, layer: int, width: int, max_rows: int):
+        self._ctx = ctx_ptr
+        self._layer = layer
+        self._rows = _BufferRows(width, max_rows)
 
     def rows(self, n_rows: int) -> np.ndarray:
         """(n_rows, width), valid until the next decode, and only after one with the output turned on."""
         addr = _fn("get_embeddings_layer_inp")(self._ctx, self._layer)  # waits for the device
         if not addr:
             raise DSparkError(f"llama.cpp kept no input for target layer {self._layer}")
-        if addr != self._addr:
-            floats = (ctypes.c_float * (self._max_rows * self._width)).from_address(addr)
-            self._view = np.frombuffer(floats, dtype=np.float32).reshape(self._max_rows, self._width)
-            self._addr = addr
-        return self._view[:n_rows]
+        return self._rows.at(addr, n_rows)
 
 
 def set_nextn_output(ctx_ptr, on: bool, masked: bool = True) -> None:
@@ -172,25 +182,18 @@ def set_nextn_output(ctx_ptr, on: bool, masked: bool = True) -> None:
 
 class NextnOutput:
     """The extra per-token output of a context's last decode (DSpark: the confidence head, broadcast over a row of
-    the model's width), as a view on llama.cpp's buffer that is rebuilt only when the buffer moves (as LayerInputs)."""
+    the model's width), as views on llama.cpp's buffer."""
 
     def __init__(self, ctx_ptr, width: int, max_rows: int):
         self._ctx = ctx_ptr
-        self._width = width
-        self._max_rows = max_rows
-        self._addr = 0
-        self._view = np.zeros((0, width), dtype=np.float32)
+        self._rows = _BufferRows(width, max_rows)
 
     def rows(self, n_rows: int) -> np.ndarray:
         """(n_rows, width), valid until the next decode."""
         addr = _fn("get_embeddings_nextn")(self._ctx)
         if not addr:
             raise DSparkError("the drafter produced no confidence output")
-        if addr != self._addr:
-            floats = (ctypes.c_float * (self._max_rows * self._width)).from_address(addr)
-            self._view = np.frombuffer(floats, dtype=np.float32).reshape(self._max_rows, self._width)
-            self._addr = addr
-        return self._view[:n_rows]
+        return self._rows.at(addr, n_rows)
 
 
 def set_causal_attention(ctx_ptr, causal: bool) -> None:
