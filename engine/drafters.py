@@ -89,9 +89,9 @@ class ModelDrafter:
     """A small GGUF LM with the target's vocabulary, run autoregressively in its own context.
 
     pipelined (greedy decoding on a GPU): each step's token is launched on the device before its confidence is
-    computed, so the confidence, the gate and the bookkeeping run while the device computes the next step. When the gate then
-    stops, that step was launched for nothing this round; its token stays in the drafter's cache, where the next
-    round keeps it if the target agrees. A greedy step's token and confidence come from one pass over the logits
+    computed, so the confidence, the gate and the bookkeeping run while the device computes the next step. When the
+    gate then stops, that step was launched for nothing this round; its token stays in the drafter's cache, where the
+    next round keeps it if the target agrees. A greedy step's token and confidence come from one pass over the logits
     (engine/peak.py).
     """
 
@@ -101,7 +101,7 @@ class ModelDrafter:
         self.ctx = ctx
         self.cost = cost  # seconds to evaluate n tokens in the drafter
         self.pipelined = pipelined
-        self._eog = ctx.model.eog_mask
+        self._eog = ctx.model.eog_ids
         self.kv: list[int] = []  # tokens in the drafter's KV cache (a launched step's token included)
         self._committed = 0  # tokens the session has committed (the target's pending one included)
         self._in_flight = False  # a step launched by the last draft, not waited for
@@ -181,7 +181,7 @@ class ModelDrafter:
             confs.append(conf)
             if d is not None:
                 dists.append(d)
-            if len(tokens) >= n_max or self._eog[x]:
+            if len(tokens) >= n_max or x in self._eog:
                 break
             if not gate.keep_drafting(confs, time.perf_counter() - t0, step):
                 break
@@ -196,7 +196,7 @@ class ModelDrafter:
         step = self.cost(1)
         while True:
             x = self._peak.locate(logits[0])  # before the launch: its logits land in the same buffer
-            launched = len(tokens) + 1 < n_max and not self._eog[x]
+            launched = len(tokens) + 1 < n_max and x not in self._eog
             if launched:
                 self.ctx.submit([x], len(self.kv), "last")
                 self.kv.append(x)
