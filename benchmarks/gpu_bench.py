@@ -48,7 +48,7 @@ GREEDY = SamplingParams(temperature=0.0)
 CURVE_PREFIX = 256  # tokens in the KV cache while timing T_verify(n)
 CURVE_MAX = 32
 CURVE_REPS = 7
-PIPELINED = {"auto": (None,), "on": (True,), "off": (False,), "ab": (False, True)}  # --pipelined: model rows
+PIPELINED = {"auto": (None,), "on": (True,), "off": (False,), "ab": (False, True)}  # --pipelined: model, DSpark
 
 
 def ids_to_text(model, ids) -> str:
@@ -206,6 +206,9 @@ def python_row(target: str, drafter: str | None, prompt: list[int], max_tokens: 
             row["drafter_ms_inject_1"] = 1e3 * drafter_obj.inject_cost(1)
             row["feature_capture_switches"] = drafter_obj.capture_switches
             row["fixed_shapes"] = drafter_obj.fixed_shapes
+            row["pipelined"] = drafter_obj.pipelined  # blocks launched ahead of their round (launch-ahead)
+            row["launched_ahead_collected"] = drafter_obj.launched_collected
+            row["launched_ahead_abandoned"] = drafter_obj.launched_abandoned
         elif row["mode"] == "model":
             row["drafter_ms_per_token"] = 1e3 * drafter_obj.cost(1)
             row["drafter_ms_shape_change"] = 1e3 * drafter_obj.cost.shape_change
@@ -398,8 +401,8 @@ def run_all(args) -> dict:
             continue
         files, configs = ((manifest["model_drafters"], MODEL_CONFIGS) if kind == "model"
                           else (manifest["dspark_drafters"], DSPARK_CONFIGS))
-        # --pipelined ab: each model-drafter row twice, sequential then pipelined drafting (one process)
-        variants = PIPELINED[args.pipelined] if kind == "model" else (None,)
+        # --pipelined ab: each model-drafter and DSpark row twice, sequential then pipelined (one process)
+        variants = PIPELINED[args.pipelined]
         for a in alphas:
             drafter = files[tag(a)]
             for variant in variants:
@@ -504,8 +507,9 @@ def main(argv=None) -> int:
     a.add_argument("--cuda-graphs", type=on_off, metavar="on|off",
                    help="llama.cpp's CUDA graphs for this whole process, plain column included (default: as set)")
     a.add_argument("--pipelined", choices=sorted(PIPELINED), default="auto",
-                   help="model drafter steps launched before their confidence is computed (auto: on a GPU); "
-                        "ab: each model row sequential, then pipelined")
+                   help="model drafter steps launched before their confidence is computed (auto: on a GPU), DSpark "
+                        "blocks launched before the round before hands out its text (auto: on); ab: each model and "
+                        "DSpark row sequential, then pipelined")
     a.add_argument("--no-llamacpp", dest="llamacpp", action="store_false", help="skip llama.cpp's runs")
     a.add_argument("--no-curve", dest="curve", action="store_false", help="skip T_verify(n) and llama-bench")
     a.add_argument("--stall-dump-s", type=float, default=180, help="Python stacks to the log while a row stalls")

@@ -12,6 +12,9 @@ The protocol per round (the session drives it through the Drafter interface of `
   * draft: inject the pending features into the drafter's KV cache (one embeddings decode), then decode the block
     (one token decode), read the argmax block and the confidences, and remove the block from the KV cache again.
 Injection is deferred to the next draft, so rounds where the scheduler decodes plainly cost no drafter work.
+  * launch (optional, `pipelined`): the session plans the next round as soon as the scheduler has seen this one,
+    and starts its injection and block decode before handing out this round's text; the next `draft` collects the
+    block, so the text stream and the caller's work overlap the device's block instead of delaying it.
 
 Copying features costs every target decode (measured on an H100: 3.89 against 3.75 ms a step), so the session
 turns the copy off while the scheduler is not drafting (`capture_features`). Positions decoded meanwhile have no
@@ -200,6 +203,17 @@ def profile_round_shapes(ctx: Context, width: int, spec: NativeSpec, rounds: int
     return found
 
 
+@dataclass
+class _Block:
+    """A block decode in flight: where it starts, what it was asked for, and the host seconds its launch took."""
+
+    pos: int
+    n_max: int
+    k: int
+    n_block: int
+    seconds: float = 0.0
+
+
 class DSparkDrafter:
     """A dflash GGUF driving the Drafter protocol: one block decode per drafting round."""
 
@@ -226,6 +240,10 @@ class DSparkDrafter:
         self.block_decodes = 0  # counted for tests: one per drafting round
         self.inject_decodes = 0
         self.capture_switches = 0
+        self._launched: _Block | None = None  # a block launched ahead of its round (see launch)
+        self.pipelined = True  # the session launches blocks ahead (PairOptions.pipelined_drafting)
+        self.launched_collected = 0  # counted for tests and the benchmark
+        self.launched_abandoned = 0
         self.fixed_shapes = fixed_shapes  # see the module's docstring
         self.inject_rows = min(ctx.n_batch, spec.max_drafts + 1)  # a verify keeps at most max_drafts + 1 positions
         self._padded = np.zeros((self.inject_rows, self._pending.shape[1]), dtype=np.float32)
@@ -276,6 +294,8 @@ class DSparkDrafter:
 
     # -- features from the target ---------------------------------------------------------------------------
     def observe_target(self, tokens: Sequence[int], pos0: int, n_kept: int) -> None:
+        if self._launched is not None:  # a block launched for a round that did not come
+            self.abandon()
         if not self._capturing:  # this decode copied no features: whatever we held from pos0 on is stale
             self._truncate(pos0)
             return
@@ -337,31 +357,66 @@ class DSparkDrafter:
         self._n_pending = 0
 
     # -- drafting -------------------------------------------------------------------------------------------
-    def draft(self, history, n_max, sampling, rng, gate) -> Draft:
+    def launch(self, history: Sequence[int], n_max: int) -> bool:
+        """Start the next round's block (injection and block decode) without waiting for it, so the session's
+        bookkeeping of the round before (the text stream, the caller's step) runs while the device computes.
+        `draft` with the same history and n_max collects it; anything else abandons it. False: nothing launched."""
         t0 = time.perf_counter()
+        self.abandon()
+        self._launched = self._start_block(history, n_max)
+        if self._launched is not None:
+            self._launched.seconds = time.perf_counter() - t0
+        return self._launched is not None
+
+    def abandon(self) -> None:
+        """Drop a launched block nobody will read (the generation ended, or the next round plans otherwise)."""
+        block, self._launched = self._launched, None
+        if block is not None:
+            self.ctx.result()  # wait: its KV entries must exist before they are removed
+            self.ctx.remove_from(block.pos)
+            self.launched_abandoned += 1
+
+    def _start_block(self, history: Sequence[int], n_max: int) -> "_Block | None":
         pos = len(history) - 1  # the pending token's position: the target's KV (and our features) cover [0, pos)
         self._truncate(pos)
         k = min(n_max, self.spec.max_drafts, self.ctx.n_ctx - pos - 1)
         if k <= 0 or self._kv_len + self._n_pending != pos or pos <= self._start:
-            return Draft(seconds=time.perf_counter() - t0)  # no features for the positions before the block
+            return None  # no features for the positions before the block
         self._flush()
         n_block = self._block_tokens(k)
         if self.fixed_shapes and pos + self.spec.block_size <= self.ctx.n_ctx:
             n_block = self.spec.block_size  # the rows past k are read by nobody
         block = np.full(n_block, self.spec.mask_id, dtype=np.int32)
         block[0] = history[-1]
+        self.ctx.submit(block, pos, "all")
+        self.block_decodes += 1
+        return _Block(pos, n_max, k, n_block)
+
+    def draft(self, history, n_max, sampling, rng, gate) -> Draft:
+        t0 = time.perf_counter()
+        block, self._launched = self._launched, None
+        ahead = 0.0
+        if block is not None and block.pos == len(history) - 1 and block.n_max == n_max:
+            ahead = block.seconds  # launched at the end of the round before (see launch)
+            self.launched_collected += 1
+        else:
+            self._launched = block
+            self.abandon()
+            block = self._start_block(history, n_max)
+            if block is None:
+                return Draft(seconds=time.perf_counter() - t0)
+        pos, k, n_block = block.pos, block.k, block.n_block
         first = 0 if self.spec.anchor_first else 1
         # the argmax is taken here, not by llama.cpp's backend sampling: on an H100 that made a block of 16 cost
         # 5.74 ms against 4.98 ms, far more than the host's argmax over the copied logits (docs/benchmarks.md)
-        rows = self.ctx.decode(block, pos, "all")[first : first + k]
-        self.block_decodes += 1
+        rows = self.ctx.result()[first : first + k]
         chosen = None
         if self.spec.has_confidence:
             conf = self._nextn.rows(n_block)[first : first + k, 0]
             conf = conf.astype(np.float64)
             # the confidence head already says how many drafts the gate keeps: only those rows need an argmax over
             # the vocabulary (0.09-0.19 ms a row on an H100's host, docs/benchmarks.md run F)
-            chosen = gate.choose(conf, time.perf_counter() - t0)
+            chosen = gate.choose(conf, ahead + time.perf_counter() - t0)
             tokens = rows[:chosen].argmax(axis=1)
         else:
             peaks = [self._peak(row) for row in rows]
@@ -374,14 +429,16 @@ class DSparkDrafter:
             n = eog + 1
             tokens, conf = tokens[:n], conf[:n]
             chosen = None if chosen is None else n
-        return Draft(tokens, conf, None, time.perf_counter() - t0, chosen)
+        return Draft(tokens, conf, None, ahead + time.perf_counter() - t0, chosen)
 
     def reset(self) -> None:
+        self.abandon()
         self.ctx.clear()
         self._start = self._kv_len = 0
         self._n_pending = 0
 
     def close(self) -> None:
+        self._launched = None  # the context goes: nothing to wait for
         if self.target.ptr:
             self.capture_features(False)
         self.ctx.close()
@@ -410,6 +467,7 @@ def load_dspark_drafter(pair: "Pair", model: Model, n_ctx: int, threads: int, sa
             rounds = pair._timed(ctx, "drafter-round-shapes", say, lambda: profile_round_shapes(ctx, width, spec))
             fixed = rounds["fixed"] < rounds["varying"]
         drafter = DSparkDrafter(pair.target_ctx, ctx, spec, block_cost, inject_cost, fixed_shapes=fixed)
+        drafter.pipelined = pair.options.pipelined_drafting is not False
     except BaseException:
         ctx.close()
         raise

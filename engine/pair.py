@@ -40,7 +40,9 @@ class PairOptions:
     profile: bool = True  # measure costs at load (off: a rough default curve, for quick tools)
     cuda_graphs: bool | None = None  # llama.cpp's CUDA graphs (None: the engine's choice, graphs_policy.py)
     # a model drafter launches each step before computing its confidence (None: where the drafter runs on a GPU,
-    # whose decodes return before the device finishes; a CPU decode computes in the call, so nothing overlaps)
+    # whose decodes return before the device finishes; a CPU decode computes in the call, so nothing overlaps);
+    # a native DSpark drafter's next block is launched before a round's text is handed out (None: on; on a CPU
+    # it only changes the order of the same work)
     pipelined_drafting: bool | None = None
 
 

@@ -44,6 +44,7 @@ class Session:
         self._eog = target.model.eog_ids
         self.mode = drafter.kind if drafter else "plain"
         self._block_drafter = bool(getattr(drafter, "drafts_blocks", False))  # native DSpark: one decode a block
+        self._launch_ahead = self._block_drafter and bool(getattr(drafter, "pipelined", False))
 
     @property
     def kv_len(self) -> int:
@@ -106,6 +107,19 @@ class Session:
         self._prefill(prompt, stats)
         stats.t_decode_start = time.perf_counter()
         self.scheduler.start_generation()
+        try:
+            yield from self._rounds(params, cancel, stats)
+        finally:
+            self._abandon_launch()  # a consumer that closed the generator early
+
+    def _abandon_launch(self) -> None:
+        """Drop a block launched for a round that will not come (see DSparkDrafter.launch)."""
+        abandon = getattr(self.drafter, "abandon", None)
+        if abandon is not None:
+            abandon()
+
+    def _rounds(self, params: GenerateParams, cancel: threading.Event | None, stats: GenerationStats
+                ) -> Iterator[Step | Done]:
         sampling = params.sampling
         rng = make_rng(sampling.seed)
         stream = TextStream(self.target.model.piece, params.stop)
@@ -113,20 +127,28 @@ class Session:
         reason = "length"
         sched = self.scheduler
         n_ctx = self.target.n_ctx
+        # a block drafter's next block is launched before the round's text and step are handed out (see
+        # DSparkDrafter.launch): its plan and the host seconds of its launch carry over to the next round
+        next_plan: int | None = None
+        ahead_s = 0.0
         while len(out) < params.max_tokens:
             if cancel is not None and cancel.is_set():
                 reason = "cancelled"
                 break
-            t_round = time.perf_counter()
+            t_round = time.perf_counter() - ahead_s
+            ahead_s = 0.0
             pos = self.kv_len
             room = n_ctx - pos  # KV slots left, the pending token's included
             if room < 1:
                 reason = "context"
                 break
-            k_limit = min(params.max_tokens - len(out) - 1, room - 1)
             draft = _EMPTY
             k = 0
-            n_plan = sched.plan(k_limit, self._block_drafter) if self.drafter is not None else 0
+            if next_plan is not None:
+                n_plan, next_plan = next_plan, None
+            else:
+                k_limit = min(params.max_tokens - len(out) - 1, room - 1)
+                n_plan = sched.plan(k_limit, self._block_drafter) if self.drafter is not None else 0
             if n_plan > 0:
                 draft = self.drafter.draft(self.tokens, n_plan, sampling, rng, sched)
                 if draft.chosen is not None:
@@ -169,6 +191,16 @@ class Session:
                 emit = new[:eog]
                 reason = "stop"
             emit = emit[: params.max_tokens - len(out)]
+            t_tail = time.perf_counter()
+            overhead = (t_tail - t_round) - draft.seconds - verify_s
+            sched.observe(draft.confidences, k, m, verify_s, overhead, draft.seconds, switched)
+            n_out = len(out) + len(emit)
+            if self._launch_ahead and reason != "stop" and n_out < params.max_tokens and self.kv_len < n_ctx:
+                next_plan = sched.plan(min(params.max_tokens - n_out - 1, n_ctx - self.kv_len - 1), True)
+                if next_plan > 0:
+                    t_launch = time.perf_counter()
+                    self.drafter.launch(self.tokens, next_plan)
+                    ahead_s = time.perf_counter() - t_launch
             pieces = stream.push(emit)
             if stream.stopped:
                 emit = emit[: len(pieces)]
@@ -177,14 +209,15 @@ class Session:
             stats.tokens = len(out)
             if emit and not stats.t_first:
                 stats.t_first = time.perf_counter()
-            overhead = (time.perf_counter() - t_round) - draft.seconds - verify_s
-            stats.overhead_s += overhead
-            sched.observe(draft.confidences, k, m, verify_s, overhead, draft.seconds, switched)
+            # the stream's time is the round's too, though the scheduler saw the round before it (it overlaps a
+            # launched block on GPUs)
+            stats.overhead_s += overhead + (time.perf_counter() - t_tail) - ahead_s
             if emit:
                 flags = [True] * min(m, len(emit)) + [False] * max(0, len(emit) - m)
                 yield Step(emit, pieces, flags, len(draft), k, m, stats)
             if reason == "stop":
                 break
+        self._abandon_launch()
         stats.t_end = time.perf_counter()
         stats.estimated_speedup = sched.estimated_speedup(stats)
         tail = stream.flush()

@@ -240,14 +240,52 @@ def test_blocks_that_are_never_verified_stop_being_drafted():
     assert drafted_rounds < 60, drafted_rounds  # only the first rounds and rare probes
 
 
+def test_blocks_launched_ahead_are_collected_or_dropped(chain_pair):
+    """Each drafting round launches the next round's block before handing out its own text (the device computes
+    while the caller works): the next round collects it; a generation that ends, is cancelled or whose consumer
+    goes away drops it, and the drafter stays in step with the target for the next generation."""
+    prompts = [[1, 900 + 29 * i] for i in range(3)]
+    params = GenerateParams(max_tokens=60, sampling=GREEDY)
+    with Pair(chain_pair.target, chain_pair.dspark_drafter,
+              PairOptions(threads=THREADS, n_ctx=1024, schedule=ScheduleConfig(fixed_draft=6))) as pair:
+        drafter = pair.drafter
+        plain = [greedy(pair.plain_session(), p, 60).tokens for p in prompts]
+        session = pair.session()
+        for prompt, expected in zip(prompts, plain):
+            blocks, collected = drafter.block_decodes, drafter.launched_collected
+            done, _ = collect(session.generate(prompt, params))
+            assert done.tokens == expected
+            # every block but a generation's first was launched ahead and collected (none after the last round)
+            assert drafter.launched_collected - collected == drafter.block_decodes - blocks - 1 > 5
+        assert drafter.launched_abandoned == 0
+
+        gen = session.generate(prompts[0], params)
+        next(gen), next(gen)  # two steps, then the consumer goes away with a block in flight
+        gen.close()
+        assert drafter.launched_abandoned == 1
+        cancel = threading.Event()
+        for ev in session.generate(prompts[1], params, cancel):
+            cancel.set()
+        assert ev.reason == "cancelled" and drafter.launched_abandoned == 2
+        for prompt, expected in zip(prompts, plain):
+            assert greedy(session, prompt, 60).tokens == expected
+    with Pair(chain_pair.target, chain_pair.dspark_drafter,
+              PairOptions(threads=THREADS, n_ctx=1024, schedule=ScheduleConfig(fixed_draft=6),
+                          pipelined_drafting=False)) as pair:
+        assert [greedy(pair.session(), p, 60).tokens for p in prompts] == plain
+        assert pair.drafter.launched_collected == 0 and pair.drafter.block_decodes > 10
+
+
 # -- fixed decode shapes (GPUs replay a captured graph only while a shape repeats) ---------------------------------
 
 
 def _spy_sizes(ctx) -> list[tuple[str, int]]:
     """Record the size of every decode the context runs (the real decodes still run)."""
     sizes: list[tuple[str, int]] = []
-    decode, embeddings = ctx.decode, ctx.decode_embeddings
+    decode, submit, embeddings = ctx.decode, ctx.submit, ctx.decode_embeddings
     ctx.decode = lambda tokens, pos0, outputs="last": sizes.append(("tokens", len(tokens))) or decode(
+        tokens, pos0, outputs)
+    ctx.submit = lambda tokens, pos0, outputs="last": sizes.append(("tokens", len(tokens))) or submit(
         tokens, pos0, outputs)
     ctx.decode_embeddings = lambda rows, pos0: sizes.append(("features", len(rows))) or embeddings(rows, pos0)
     return sizes
@@ -270,7 +308,7 @@ def test_fixed_shapes_draft_the_same_blocks_with_two_decode_sizes(chain_pair):
                 done, steps = collect(pair.session().generate(prompt, GenerateParams(max_tokens=60, sampling=GREEDY)))
                 outputs.append(done.tokens)
                 accepted += sum(s.accepted for s in steps)
-            del drafter.ctx.decode, drafter.ctx.decode_embeddings
+            del drafter.ctx.decode, drafter.ctx.submit, drafter.ctx.decode_embeddings
             runs[fixed] = (outputs, accepted, set(sizes))
     assert runs[False][0] == runs[True][0] == plain
     assert runs[False][1] == runs[True][1] > 0

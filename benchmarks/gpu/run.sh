@@ -17,7 +17,8 @@
 #                                             graphs off and on, alternating (OUTDIR/graphs-{off,on}-N)
 #   benchmarks/gpu/run.sh repeat CARRY WORK OUTDIR SMOLLM_GGUF
 #                                             the tests while the files are quantized, every row beside llama.cpp's
-#                                             defaults, then REPEATS more processes of the rows at alpha 0.8,
+#                                             defaults, then REPEATS more processes of the rows at alpha 0.8
+#                                             (each row sequential, then pipelined),
 #                                             DSpark at 0 and 0.6 once more, the host's cost per drafted token
 #                                             (OUTDIR/main, OUTDIR/repeat-N, OUTDIR/r0, OUTDIR/peak_cost.txt)
 #   benchmarks/gpu/run.sh quick  CARRY WORK OUTDIR SMOLLM_GGUF
@@ -159,14 +160,15 @@ full)
     ;;
 repeat)
     # the lossless tests while the files are quantized, every row with llama.cpp's defaults beside it, then
-    # REPEATS (default 2) more processes of the model and DSpark rows at 0.8: how often does a run go wrong?
+    # REPEATS (default 2) more processes of the model and DSpark rows at 0.8: how often does a run go wrong? Each
+    # row there runs sequential, then pipelined (REPEAT_PIPELINED=ab; launch-ahead against without, one process)
     out=$4; smollm=$5
     tests_while_quantizing "$smollm"
     timeout "${BENCH_TIMEOUT:-1200}" "$0" bench "$carry" "$work" "$out/main" --kinds model ngram dspark \
         ${ALPHAS:+--alphas $ALPHAS} --no-curve --budget-s 0 || true
     for rep in $(seq "${REPEATS:-2}"); do
         timeout 300 "$0" bench "$carry" "$work" "$out/repeat-$rep" --kinds model dspark --alphas 0.8 \
-            --no-curve --no-llamacpp || true
+            --no-curve --no-llamacpp --pipelined "${REPEAT_PIPELINED:-ab}" || true
     done
     # DSpark where it must not lose (alpha 0 and 0.6) in one more process, and the host's cost of a drafted
     # token's argmax and confidence on this machine's CPU (benchmarks/peak_cost.py)
