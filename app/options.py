@@ -23,7 +23,7 @@ DEFAULTS: dict[str, Any] = {
     "top_p": 0.95,
     "min_p": 0.05,
     "seed": None,
-    "draft_max": 16,
+    "draft_max": 32,
     "draft_fixed": None,
     "cuda_graphs": None,  # the engine's choice per pair (engine/graphs_policy.py)
 }

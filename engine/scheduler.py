@@ -67,7 +67,7 @@ OVERHEAD_EMA = 0.1
 
 @dataclass
 class ScheduleConfig:
-    max_draft: int = 16
+    max_draft: int = 32  # MAX_TOKENS_PER_VERIFY - 1: GPU verify curves are flat past 9 tokens (docs/benchmarks.md)
     fixed_draft: int | None = None  # verify exactly this many drafts when drafted (tests, experiments)
 
     def __post_init__(self) -> None:
