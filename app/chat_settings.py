@@ -28,14 +28,14 @@ class ModelSpec:
     ctx_size: int = DEFAULTS["ctx_size"]
     n_gpu_layers: int = DEFAULTS["n_gpu_layers"]
     threads: int | None = DEFAULTS["threads"]
-    draft_max: int = DEFAULTS["draft_max"]
+    draft_max: int | None = DEFAULTS["draft_max"]
     draft_fixed: int | None = DEFAULTS["draft_fixed"]
     cuda_graphs: bool | None = DEFAULTS["cuda_graphs"]  # one value per process (see engine.llama.set_cuda_graphs)
 
     def validate(self) -> "ModelSpec":
         if self.ctx_size < MIN_CTX:
             raise DSparkError(f"context must be at least {MIN_CTX} tokens, got {self.ctx_size}")
-        if self.draft_max < 0:
+        if self.draft_max is not None and self.draft_max < 0:
             raise DSparkError(f"most drafts per round must be >= 0, got {self.draft_max}")
         if self.draft_fixed is not None and self.draft_fixed < 0:
             raise DSparkError(f"fixed drafts per round must be >= 0, got {self.draft_fixed}")

@@ -65,13 +65,24 @@ PLAN_RECHECK = 16
 OVERHEAD_EMA = 0.1
 
 
+# Most drafts a round when the user sets none: SHORT_DRAFT, or LONG_DRAFT where verifying LONG_DRAFT + 1 tokens costs
+# at most FLAT_VERIFY single steps. On an H100 T(33) is 2.8 steps, and an n-gram drafter on a repetitive prompt went
+# from 1.02x to 1.53x llama.cpp's with 32 (docs/benchmarks.md run J); on the 2-core CPU T(33) is 6-20 steps, and 32
+# made the n-gram drafter's spans longer and its calibration (per confidence, not per position) more pessimistic:
+# 1.18x against 1.24-1.31x plain on Gemma 3 270M. (Against T(17) instead of T(1), a noisy CPU profile looked flat.)
+SHORT_DRAFT = 16
+LONG_DRAFT = MAX_TOKENS_PER_VERIFY - 1
+FLAT_VERIFY = 4.0
+
+
 @dataclass
 class ScheduleConfig:
-    max_draft: int = 32  # MAX_TOKENS_PER_VERIFY - 1: GPU verify curves are flat past 9 tokens (docs/benchmarks.md)
+    max_draft: int | None = None  # None: by the verify cost curve (see LONG_DRAFT)
     fixed_draft: int | None = None  # verify exactly this many drafts when drafted (tests, experiments)
 
     def __post_init__(self) -> None:
-        self.max_draft = max(0, min(self.max_draft, MAX_TOKENS_PER_VERIFY - 1))
+        if self.max_draft is not None:
+            self.max_draft = max(0, min(self.max_draft, MAX_TOKENS_PER_VERIFY - 1))
 
 
 class Scheduler:
@@ -122,6 +133,13 @@ class Scheduler:
         # its first drafting round pays the prompt's return (a drafter catching up on it), not the drafting
         self._since_drafting = max(self._since_drafting, RETURN_AFTER)
 
+    def max_draft(self) -> int:
+        """Most drafts this round: the user's cap, else by the shape of the verify curve (see LONG_DRAFT)."""
+        if self.config.max_draft is not None:
+            return self.config.max_draft
+        flat = self.verify_cost(LONG_DRAFT + 1) <= FLAT_VERIFY * self.verify_cost(1)
+        return LONG_DRAFT if flat else SHORT_DRAFT
+
     def drafting_soon(self, copying: bool = False) -> bool:
         """Should the target copy hidden states for a drafter now? (see FEATURES_IDLE)
 
@@ -147,7 +165,7 @@ class Scheduler:
         return k
 
     def _plan(self, k_limit: int, block: bool) -> int:
-        k_limit = min(k_limit, self.config.max_draft)
+        k_limit = min(k_limit, self.max_draft())
         self.probing = False
         self._gate_confs.clear()  # a new draft: the gate re-reads calibration and costs (see _gate_probs)
         self._gate_a.clear()

@@ -69,6 +69,17 @@ def test_reads_the_non_smooth_gpu_curve():
     assert k == 16
 
 
+def test_long_drafts_only_where_the_verify_curve_is_flat():
+    """32 drafts a round where verifying 33 tokens costs a few single steps (a GPU), 16 where the curve is near
+    linear (a CPU); a cap the user sets wins either way."""
+    gpu = Scheduler(H100_8B_Q4, lambda k: 0.0, ScheduleConfig(), trained_calibration(0.99, 0.99))
+    cpu = Scheduler(CPU_GEMMA_Q4, lambda k: 0.0, ScheduleConfig(), trained_calibration(0.99, 0.99))
+    assert gpu.plan(64) == 32 and gpu.max_draft() == 32
+    assert cpu.plan(64) == 16 and cpu.max_draft() == 16
+    capped = Scheduler(H100_8B_Q4, lambda k: 0.0, ScheduleConfig(max_draft=8), trained_calibration(0.99, 0.99))
+    assert capped.plan(64) == 8
+
+
 def test_gpu_model_drafter_pays_at_good_acceptance():
     """A 1B drafter at 0.28 of a target step (FACTS.md) with 80% acceptance: speculate, a few tokens deep."""
     step = 0.28 * H100_8B_Q4(1)
