@@ -371,7 +371,7 @@ class DSparkDrafter:
     def abandon(self) -> None:
         """Drop a launched block nobody will read (the generation ended, or the next round plans otherwise)."""
         block, self._launched = self._launched, None
-        if block is not None:
+        if block is not None and self.ctx.ptr:
             self.ctx.result()  # wait: its KV entries must exist before they are removed
             self.ctx.remove_from(block.pos)
             self.launched_abandoned += 1
@@ -438,7 +438,7 @@ class DSparkDrafter:
         self._n_pending = 0
 
     def close(self) -> None:
-        self._launched = None  # the context goes: nothing to wait for
+        self.abandon()  # the device must be done with a launched block before its context is freed
         if self.target.ptr:
             self.capture_features(False)
         self.ctx.close()

@@ -274,6 +274,13 @@ def test_blocks_launched_ahead_are_collected_or_dropped(chain_pair):
                           pipelined_drafting=False)) as pair:
         assert [greedy(pair.session(), p, 60).tokens for p in prompts] == plain
         assert pair.drafter.launched_collected == 0 and pair.drafter.block_decodes > 10
+    with Pair(chain_pair.target, chain_pair.dspark_drafter,
+              PairOptions(threads=THREADS, n_ctx=1024, schedule=ScheduleConfig(fixed_draft=6))) as pair:
+        drafter = pair.drafter
+        suspended = pair.session().generate(prompts[0], params)
+        next(suspended), next(suspended)  # a block in flight when the pair closes
+    assert drafter.launched_abandoned == 1
+    suspended.close()  # the generator's own cleanup finds nothing left to wait for
 
 
 # -- fixed decode shapes (GPUs replay a captured graph only while a shape repeats) ---------------------------------
