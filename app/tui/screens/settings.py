@@ -50,7 +50,8 @@ class SettingsScreen(ModalScreen["tuple[ChatSettings, ModelSpec | None] | None"]
                     yield Label("Drafter")
                     yield Select(self._drafter_choices(m), value=self._drafter_value(m), allow_blank=False,
                                  id="drafter", compact=True)
-                    yield from _field("Most drafts per round", "draft_max", m.draft_max, "integer")
+                    yield from _field("Most drafts per round", "draft_max", m.draft_max, "integer",
+                                      "empty: 16, 32 on GPUs")
                     yield from _field("Fixed drafts per round", "draft_fixed", m.draft_fixed, "integer",
                                       "empty: the scheduler chooses")
                     yield from _field("Context (tokens)", "ctx_size", m.ctx_size, "integer")
@@ -94,7 +95,8 @@ class SettingsScreen(ModalScreen["tuple[ChatSettings, ModelSpec | None] | None"]
             drafter = self.query_one("#drafter", Select).value
             spec = replace(
                 spec, drafter=None if drafter == PLAIN else str(drafter),
-                draft_max=self._value("draft_max", int), draft_fixed=self._value("draft_fixed", int, optional=True),
+                draft_max=self._value("draft_max", int, optional=True),
+                draft_fixed=self._value("draft_fixed", int, optional=True),
                 ctx_size=self._value("ctx_size", int), threads=self._value("threads", int, optional=True),
                 n_gpu_layers=self._value("n_gpu_layers", int),
             ).validate()
