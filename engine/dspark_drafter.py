@@ -357,16 +357,18 @@ class DSparkDrafter:
         self._n_pending = 0
 
     # -- drafting -------------------------------------------------------------------------------------------
-    def launch(self, history: Sequence[int], n_max: int) -> bool:
+    def launch(self, history: Sequence[int], n_max: int) -> float:
         """Start the next round's block (injection and block decode) without waiting for it, so the session's
         bookkeeping of the round before (the text stream, the caller's step) runs while the device computes.
-        `draft` with the same history and n_max collects it; anything else abandons it. False: nothing launched."""
+        `draft` with the same history and n_max collects it; anything else abandons it. Returns the host seconds
+        the launch took (they count as that draft's)."""
         t0 = time.perf_counter()
         self.abandon()
         self._launched = self._start_block(history, n_max)
+        seconds = time.perf_counter() - t0
         if self._launched is not None:
-            self._launched.seconds = time.perf_counter() - t0
-        return self._launched is not None
+            self._launched.seconds = seconds
+        return seconds
 
     def abandon(self) -> None:
         """Drop a launched block nobody will read (the generation ended, or the next round plans otherwise)."""

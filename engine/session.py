@@ -198,9 +198,7 @@ class Session:
             if self._launch_ahead and reason != "stop" and n_out < params.max_tokens and self.kv_len < n_ctx:
                 next_plan = sched.plan(min(params.max_tokens - n_out - 1, n_ctx - self.kv_len - 1), True)
                 if next_plan > 0:
-                    t_launch = time.perf_counter()
-                    self.drafter.launch(self.tokens, next_plan)
-                    ahead_s = time.perf_counter() - t_launch
+                    ahead_s = self.drafter.launch(self.tokens, next_plan)
             pieces = stream.push(emit)
             if stream.stopped:
                 emit = emit[: len(pieces)]
