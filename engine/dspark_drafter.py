@@ -220,7 +220,7 @@ class DSparkDrafter:
     drafts_blocks = True  # the scheduler sizes the block before drafting (Scheduler.plan)
 
     def __init__(self, target: Context, ctx: Context, spec: NativeSpec, block_cost: CostCurve,
-                 inject_cost: CostCurve, fixed_shapes: bool = False):
+                 inject_cost: CostCurve, fixed_shapes: bool = False, pipelined: bool = True):
         self.target = target
         self.ctx = ctx
         self.spec = spec
@@ -241,7 +241,7 @@ class DSparkDrafter:
         self.inject_decodes = 0
         self.capture_switches = 0
         self._launched: _Block | None = None  # a block launched ahead of its round (see launch)
-        self.pipelined = True  # the session launches blocks ahead (PairOptions.pipelined_drafting)
+        self.pipelined = pipelined  # the session launches blocks ahead (PairOptions.pipelined_drafting)
         self.launched_collected = 0  # counted for tests and the benchmark
         self.launched_abandoned = 0
         self.fixed_shapes = fixed_shapes  # see the module's docstring
@@ -402,7 +402,7 @@ class DSparkDrafter:
             ahead = block.seconds  # launched at the end of the round before (see launch)
             self.launched_collected += 1
         else:
-            self._launched = block
+            self._launched = block  # launched for another round (or none): drop it, then start this one
             self.abandon()
             block = self._start_block(history, n_max)
             if block is None:
@@ -468,8 +468,8 @@ def load_dspark_drafter(pair: "Pair", model: Model, n_ctx: int, threads: int, sa
         if block_cost.shape_change > SHAPE_CHANGE_WORTH_TIMING * block_cost(spec.block_size):
             rounds = pair._timed(ctx, "drafter-round-shapes", say, lambda: profile_round_shapes(ctx, width, spec))
             fixed = rounds["fixed"] < rounds["varying"]
-        drafter = DSparkDrafter(pair.target_ctx, ctx, spec, block_cost, inject_cost, fixed_shapes=fixed)
-        drafter.pipelined = pair.options.pipelined_drafting is not False
+        drafter = DSparkDrafter(pair.target_ctx, ctx, spec, block_cost, inject_cost, fixed_shapes=fixed,
+                                pipelined=pair.options.pipelined_drafting is not False)
     except BaseException:
         ctx.close()
         raise
