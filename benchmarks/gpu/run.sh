@@ -21,6 +21,10 @@
 #                                             (each row sequential, then pipelined),
 #                                             DSpark at 0 and 0.6 once more, the host's cost per drafted token
 #                                             (OUTDIR/main, OUTDIR/repeat-N, OUTDIR/r0, OUTDIR/peak_cost.txt)
+#   benchmarks/gpu/run.sh steady CARRY WORK OUTDIR SMOLLM_GGUF
+#                                             the tests while the files are quantized, then DSpark rows in
+#                                             processes alternating CUDA graphs on and off (REPEATS, default 3),
+#                                             each with its own plain decoding (OUTDIR/steady-{on,off}-N)
 #   benchmarks/gpu/run.sh quick  CARRY WORK OUTDIR SMOLLM_GGUF
 #                                             dspark-chat rows only (ALPHAS="0 0.8" limits the files too), then tests
 #   benchmarks/gpu/run.sh overlap CARRY WORK OUTDIR
@@ -177,6 +181,21 @@ repeat)
         > "$out/peak_cost.txt" 2>&1) || true
     echo ALL-DONE >> "$work/bench.log"
     ;;
+steady)
+    # the engine's two CUDA-graph configurations for a native drafter (engine/graphs_policy.py): graphs on, as a
+    # new pair starts, against graphs off, what it turns to once its history drafts in most rounds; ggml reads the
+    # switch once per process, so processes alternate (OUTDIR/steady-{on,off}-N) and each measures its own plain
+    # decoding beside its rows. The lossless tests run first, while the files are quantized.
+    out=$4; smollm=$5
+    tests_while_quantizing "$smollm"
+    for rep in $(seq "${REPEATS:-3}"); do
+        timeout 300 "$0" bench "$carry" "$work" "$out/steady-on-$rep" --kinds dspark --alphas ${ON_ALPHAS:-0 0.8 0.9} \
+            --no-curve --no-llamacpp --cuda-graphs on || true
+        timeout 300 "$0" bench "$carry" "$work" "$out/steady-off-$rep" --kinds dspark --alphas ${OFF_ALPHAS:-0.8 0.9} \
+            --no-curve --no-llamacpp --cuda-graphs off || true
+    done
+    echo ALL-DONE >> "$work/bench.log"
+    ;;
 quick)
     # a re-measure after an engine change, when device time is short: dspark-chat rows only (model and DSpark
     # drafters at ALPHAS, no llama.cpp sweeps, no cost curve), then the lossless tests on the GPU
@@ -229,5 +248,5 @@ tests)
         python3 -m pytest -p no:cacheprovider "$@"
     ;;
 *)
-    echo "usage: $0 setup|env|bench|all|full|quick|pershape|overlap|shape|drafters|host|tests CARRY WORK [OUTDIR args...]" >&2; exit 2 ;;
+    echo "usage: $0 setup|env|bench|all|full|repeat|steady|quick|pershape|overlap|shape|drafters|host|tests CARRY WORK [OUTDIR args...]" >&2; exit 2 ;;
 esac
