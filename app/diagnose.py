@@ -215,7 +215,8 @@ def _threads(report: Report, llama) -> None:
     default = llama.default_threads()
     cores = os.cpu_count() or default
     report.facts["threads"] = {"default": default, "cpu_count": cores}
-    report.add("threads", OK, f"{default} for decoding ({cores} logical CPUs; --threads N or `threads` in the config)")
+    report.add("threads", OK, f"{default} for decoding, one per physical core ({cores} logical CPUs; --threads N or "
+                              "`threads` in the config)")
 
 
 def _paths(report: Report) -> None:

@@ -16,7 +16,7 @@ from dspark_chat.engine.scheduler import ScheduleConfig
 DEFAULTS: dict[str, Any] = {
     "ctx_size": 4096,
     "n_gpu_layers": -1,  # every layer on the GPU when the build has one (CPU builds ignore it), as Ollama does
-    "threads": None,  # every core we may use
+    "threads": None,  # one per physical core we may use (engine/cpu_cores.py)
     "max_tokens": 512,
     "temperature": 0.8,
     "top_k": 40,
@@ -86,7 +86,7 @@ def add_model_options(p: argparse.ArgumentParser, drafter_default: str | None = 
                         "one; the default for a chosen --target)")
     g.add_argument("--ctx-size", type=int_at_least(MIN_CTX), metavar="N", help=f"context window in tokens (default {DEFAULTS['ctx_size']})")
     g.add_argument("--n-gpu-layers", type=int_at_least(-1), metavar="N", help="layers offloaded to the GPU (-1: all, the default; 0: none)")
-    g.add_argument("--threads", type=int_at_least(1), metavar="N", help="CPU threads (default: all cores)")
+    g.add_argument("--threads", type=int_at_least(1), metavar="N", help="CPU threads (default: one per physical core)")
     g.add_argument("--cuda-graphs", type=on_off, metavar="on|off",
                    help="llama.cpp's CUDA graphs for this process (default: the engine's choice per pair, off only "
                         "for a native DSpark drafter that keeps drafting; docs/cli.md)")

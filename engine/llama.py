@@ -18,6 +18,7 @@ import numpy as np
 
 import llama_cpp as ll
 
+from . import cpu_cores
 from .errors import ContextOverflowError, DecodeError, DSparkError, ModelLoadError
 from .gguf_file import check_gguf_file
 
@@ -76,12 +77,8 @@ def set_cuda_graphs(on: bool) -> None:
 
 
 def default_threads() -> int:
-    """Threads for decoding: every core we may run on (llama.cpp scales well to physical cores)."""
-    try:
-        n = len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        n = os.cpu_count() or 1
-    return max(1, n)
+    """Threads for decoding: one per physical core we may run on (see cpu_cores.py)."""
+    return cpu_cores.default_threads()
 
 
 def _raw_function(name: str, restype, argtypes: tuple):

@@ -8,7 +8,7 @@ names the key. Example (all keys):
     target = "qwen3-8b"        # catalog name, name from `dspark-chat list`, or a .gguf path
     drafter = "auto"           # auto | ngram | none | a name or .gguf path
     n_gpu_layers = -1          # layers on the GPU: 0 none, -1 all
-    threads = 0                # CPU threads: 0 = every core
+    threads = 0                # CPU threads: 0 = one per physical core
     ctx_size = 8192            # context window in tokens
     cuda_graphs = true         # llama.cpp's CUDA graphs (false can pay for native DSpark drafters on NVIDIA GPUs)
 

@@ -55,7 +55,7 @@ class SettingsScreen(ModalScreen["tuple[ChatSettings, ModelSpec | None] | None"]
                     yield from _field("Fixed drafts per round", "draft_fixed", m.draft_fixed, "integer",
                                       "empty: the scheduler chooses")
                     yield from _field("Context (tokens)", "ctx_size", m.ctx_size, "integer")
-                    yield from _field("CPU threads", "threads", m.threads, "integer", "empty: every core")
+                    yield from _field("CPU threads", "threads", m.threads, "integer", "empty: 1 per core")
                     yield from _field("GPU layers (-1 = all)", "n_gpu_layers", m.n_gpu_layers, "integer")
             with Horizontal(classes="buttons"):
                 yield Button("Save", variant="primary", id="save")
