@@ -35,8 +35,11 @@ FEATURES_BEFORE_PROBE = 8
 # Switching the copy is not free either: llama.cpp re-plans the target's graph memory, and on an H100 the decode
 # after a switch took 18-59 ms and the next one 6-15 ms against 3.8 ms a step (docs/benchmarks.md run G). The
 # copy costs about this share of a step (3.89 against 3.75 ms on an H100), so while the next probe is nearer than
-# two switches' worth of copying, the copy stays on.
+# two switches' worth of copying, the copy stays on. The share is learned from plain steps with and without the
+# copy (COPY_SAMPLES of each) and this prior stands in until then: other machines copy at other costs.
 FEATURE_COPY_SHARE = 0.04
+COPY_SAMPLES = 16
+COPY_EMA = 0.05
 SWITCH_EMA = 0.3
 FREE_DRAFT = 0.02  # a drafter costing under 2% of a target step (n-gram lookup) is always consulted
 PRIOR_ACCEPTANCE = 0.6
@@ -125,6 +128,8 @@ class Scheduler:
         self.switch_cost = 0.0  # seconds a switch of the feature copy costs the decodes after it (learned)
         self._after_switch = 0  # rounds still paying for the last switch
         self._switch_seconds = 0.0  # what they paid so far
+        # plain steps' seconds (decayed sum, weight, count) with the target copying features and without
+        self._plain_steps = {True: [0.0, 0.0, 0], False: [0.0, 0.0, 0]}
 
     def start_generation(self) -> None:
         """A new prompt is a new regime: recent surprises say nothing about it."""
@@ -151,7 +156,16 @@ class Scheduler:
         if not copying:
             return False
         rounds_left = self._probe_wait() - self._since_spec
-        return rounds_left * FEATURE_COPY_SHARE * self.verify_cost(1) < 2.0 * self.switch_cost
+        return rounds_left * self.copy_share * self.verify_cost(1) < 2.0 * self.switch_cost
+
+    @property
+    def copy_share(self) -> float:
+        """What copying features adds to a plain step, as a share of it: measured once both kinds of step have
+        COPY_SAMPLES, else FEATURE_COPY_SHARE."""
+        on, off = self._plain_steps[True], self._plain_steps[False]
+        if on[2] < COPY_SAMPLES or off[2] < COPY_SAMPLES:
+            return FEATURE_COPY_SHARE
+        return max(0.0, (on[0] / on[1]) / (off[0] / off[1]) - 1.0)
 
     # -- before drafting ------------------------------------------------------------------------------------
     def plan(self, k_limit: int, block: bool = False) -> int:
@@ -416,9 +430,10 @@ class Scheduler:
         return self.draft_cost(k) <= FREE_DRAFT * self.verify_cost(1)
 
     def observe(self, confidences: np.ndarray, k: int, n_accepted: int, verify_seconds: float, overhead: float,
-                draft_seconds: float = 0.0, switched: bool = False) -> None:
+                draft_seconds: float = 0.0, switched: bool = False, copying: bool | None = None) -> None:
         """switched: the target's feature copy was switched before this round's verify (see Session): its decode
-        re-planned the graph, a cost of drafting that says nothing about the verify curve."""
+        re-planned the graph, a cost of drafting that says nothing about the verify curve. copying: whether that
+        decode copied features (None: the pair has no feature reader), which teaches copy_share."""
         drafting = bool(k or len(confidences))
         if drafting:
             self._plain_plans = 0  # acceptance and realized rates move: the next plan computes afresh
@@ -444,6 +459,8 @@ class Scheduler:
                 self.switch_cost += (1.0 if first else SWITCH_EMA) * (self._switch_seconds - self.switch_cost)
         else:
             self.verify_cost.observe(k + 1, curve_seconds)
+            if copying is not None and k == 0 and not len(confidences):
+                self._learn_copy(copying, curve_seconds)
         self._run = self._run + 1 if n == self._last_n else 1
         self._last_n = n
         self.overhead += OVERHEAD_EMA * (overhead - self.overhead)
@@ -472,6 +489,12 @@ class Scheduler:
             self.acceptance += ACCEPT_EMA * (predicted[k] - self.acceptance)
         self._gate_confs.clear()  # calibration, regime and costs changed: the next draft's estimates are new
         self._gate_a.clear()
+
+    def _learn_copy(self, copying: bool, seconds: float) -> None:
+        got = self._plain_steps[copying]
+        got[0] = (1.0 - COPY_EMA) * got[0] + seconds
+        got[1] = (1.0 - COPY_EMA) * got[1] + 1.0
+        got[2] += 1
 
     def estimated_speedup(self, stats) -> float | None:
         """The engine's own time for these tokens against what plain steps would cost on this machine now

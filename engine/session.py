@@ -158,6 +158,7 @@ class Session:
             drafts = draft.tokens[:k]
             batch = [self.tokens[-1], *drafts]
             switched = self._want_features()
+            copying = getattr(self.drafter, "capturing", None) if self._capture is not None else None
             t_v = time.perf_counter()
             logits = self.target.decode(batch, pos, "all" if k else "last")
             t_decoded = time.perf_counter()
@@ -193,7 +194,7 @@ class Session:
             emit = emit[: params.max_tokens - len(out)]
             t_tail = time.perf_counter()
             overhead = (t_tail - t_round) - draft.seconds - verify_s
-            sched.observe(draft.confidences, k, m, verify_s, overhead, draft.seconds, switched)
+            sched.observe(draft.confidences, k, m, verify_s, overhead, draft.seconds, switched, copying)
             n_out = len(out) + len(emit)
             if self._launch_ahead and reason != "stop" and n_out < params.max_tokens and self.kv_len < n_ctx:
                 next_plan = sched.plan(min(params.max_tokens - n_out - 1, n_ctx - self.kv_len - 1), True)

@@ -434,3 +434,32 @@ def test_probes_of_a_hopeless_feature_reader_cost_little():
     run = simulate(0.0, 2000, 0, switch=40 * MS)
     assert run.speedup > 0.965, run.speedup
     assert sum(1 for k in run.verified if k) <= 6 and run.switches <= 5, (run.verified, run.switches)
+
+
+def test_the_copy_share_is_learned_from_plain_steps_with_and_without_it():
+    """Until it has seen COPY_SAMPLES plain steps of each kind, the scheduler assumes the H100's 4%; then it uses
+    what this machine's steps cost with the copy against without (the curve itself keeps tracking both)."""
+    from dspark_chat.engine.scheduler import COPY_SAMPLES, FEATURE_COPY_SHARE
+
+    curve = CostCurve(dict(H100_8B_Q4.points))  # its own: observe() rescales the curve it is given
+    sched = Scheduler(curve, lambda k: 0.5 * curve(1), ScheduleConfig(), trained_calibration(0.3, 0.3))
+    t1 = curve(1)
+    for _ in range(COPY_SAMPLES):
+        sched.observe(np.zeros(0), 0, 0, 1.10 * t1, 0.0, copying=True)
+    assert sched.copy_share == FEATURE_COPY_SHARE, "no step without the copy seen yet"
+    for _ in range(COPY_SAMPLES):
+        sched.observe(np.zeros(0), 0, 0, t1, 0.0, copying=False)
+        sched.observe(np.zeros(0), 0, 0, 1.10 * t1, 0.0, copying=True)
+        sched.observe(np.zeros(4), 0, 0, 1.3 * t1, 0.0, 2 * t1, copying=True)  # a block cut whole: not a plain step
+    assert sched.copy_share == pytest.approx(0.10, rel=0.05)
+    sched.observe(np.zeros(0), 0, 0, 9 * t1, 0.0, switched=True, copying=True)  # pays the switch, not the copy
+    sched.observe(np.zeros(0), 0, 0, 3 * t1, 0.0, copying=True)
+    assert sched.copy_share == pytest.approx(0.10, rel=0.05)
+    sched.acceptance, sched._probe_every = 0.0, PROBE_MAX  # a drafter that does not pay
+    for _ in range(FEATURES_IDLE + 1):
+        assert sched.plan(8) == 0
+        sched.observe(np.zeros(0), 0, 0, t1, 0.0, copying=False)
+    sched.switch_cost, sched._probe_every, sched._since_spec = 25 * MS, 256, 0
+    # 256 rounds at 10% of a step cost more than two 25 ms switches: off; at the prior's 4% they would not
+    assert sched._probe_wait() == 256 and not sched.drafting_soon(copying=True)
+    assert 256 * FEATURE_COPY_SHARE * sched.verify_cost(1) < 2 * sched.switch_cost

@@ -107,7 +107,7 @@ def main(argv=None) -> int:
     ap.add_argument("--max-tokens", type=int, default=128)
     ap.add_argument("--vocab", type=int, default=32000)
     ap.add_argument("--n-gpu-layers", type=int, default=0)
-    ap.add_argument("--threads", type=int, help="CPU threads (default: every core)")
+    ap.add_argument("--threads", type=int, help="CPU threads (default: one per physical core)")
     ap.add_argument("--quant", help="re-quantize the pair, e.g. Q4_K_M")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
