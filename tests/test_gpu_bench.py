@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from benchmarks import gpu_bench, gpu_drafter_costs, gpu_files, gpu_host_profile, gpu_overlap, gpu_shape_change
+from benchmarks import gpu_bench, gpu_block_parts, gpu_drafter_costs, gpu_files, gpu_host_profile, gpu_overlap, gpu_shape_change
 
 ROW_FIELDS = ("alpha", "drafter_kind", "plain_tps", "dspark_tps", "llamacpp_tps", "acceptance_rate",
               "mean_accepted_len", "python_ms_per_round", "scheduler_verified_k", "identical_to_plain")
@@ -100,3 +100,16 @@ def test_host_profile_probe_runs_on_tiny_files(tmp_path):
     res = json.loads(out.read_text())
     assert res["mode"] == "model" and res["rounds"] > 0 and res["python_ms_per_round"] > 0
     assert res["top_own_time"] and all(r["own_ms_per_round"] >= 0 for r in res["top_own_time"])
+
+
+def test_block_parts_times_each_variant_of_a_tiny_drafter(tmp_path):
+    out = tmp_path / "parts.json"
+    assert gpu_block_parts.main(["--folder", str(tmp_path / "files"), "--shape", "tiny", "--n-gpu-layers", "0",
+                                 "--out", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert set(res["variants"]) == {"dspark", "no-confidence", "rank-16", "dflash"}
+    for row in res["variants"].values():
+        assert set(row["block_ms"]) == {str(n) for n in gpu_block_parts.SIZES} and min(row["block_ms"].values()) > 0
+    per = {name: row["ms_per_position"] for name, row in res["variants"].items()}
+    assert per["dspark"] > per["dflash"] > 0  # the Markov chain is not free on a CPU either
+    assert len(res["ms_per_position_by_part"]) == 4

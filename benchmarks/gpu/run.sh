@@ -25,6 +25,9 @@
 #                                             the tests while the files are quantized, then DSpark rows in
 #                                             processes alternating CUDA graphs on and off (REPEATS, default 3),
 #                                             each with its own plain decoding (OUTDIR/steady-{on,off}-N)
+#   benchmarks/gpu/run.sh parts  CARRY WORK OUTDIR
+#                                             what each part of a DSpark block costs per position, with CUDA
+#                                             graphs and without (gpu_block_parts.py; setup with SKIP_FILES=1)
 #   benchmarks/gpu/run.sh quick  CARRY WORK OUTDIR SMOLLM_GGUF
 #                                             dspark-chat rows only (ALPHAS="0 0.8" limits the files too), then tests
 #   benchmarks/gpu/run.sh overlap CARRY WORK OUTDIR
@@ -95,7 +98,9 @@ setup)
     if [ "${LLAMA_PATCH:-0}" = 1 ]; then python3 "$work/src/packaging/patch_llama.py" "$sdist_dir"; fi
     # both in sessions of their own: they outlive this command while the machine stays warm
     setsid nohup "$0" _build "$carry" "$work" > "$work/build.log" 2>&1 < /dev/null &
-    setsid nohup "$0" _files "$carry" "$work" > "$work/files.log" 2>&1 < /dev/null &
+    if [ "${SKIP_FILES:-0}" != 1 ]; then
+        setsid nohup "$0" _files "$carry" "$work" > "$work/files.log" 2>&1 < /dev/null &
+    fi
     ;;
 _build)
     cd "$sdist_dir/vendor/llama.cpp"
@@ -196,6 +201,22 @@ steady)
     done
     echo ALL-DONE >> "$work/bench.log"
     ;;
+parts)
+    # which part of a DSpark block costs what per position (benchmarks/gpu_block_parts.py): its four variant
+    # drafters are written while llama.cpp builds (setup with SKIP_FILES=1 writes nothing else), then timed
+    out=$4; mkdir -p "$out"
+    ( eval "$(exports)"; cd "$work/src"; python3 -m benchmarks.gpu_block_parts --folder "$work/parts" --write-only ) \
+        > "$work/parts.log" 2>&1
+    while ! grep -q "BUILD-OK" "$work/build.log"; do
+        if grep -q "Error\|error:" "$work/build.log"; then echo "build failed"; tail -30 "$work/build.log"; exit 1; fi
+        sleep 5
+    done
+    ( eval "$(exports)"; cd "$work/src"
+      python3 -m benchmarks.gpu_block_parts --folder "$work/parts" --out "$out/block_parts.json"
+      GGML_CUDA_DISABLE_GRAPHS=1 python3 -m benchmarks.gpu_block_parts --folder "$work/parts" \
+          --out "$out/block_parts_no_graphs.json" ) >> "$work/parts.log" 2>&1 || true
+    echo ALL-DONE >> "$work/parts.log"
+    ;;
 quick)
     # a re-measure after an engine change, when device time is short: dspark-chat rows only (model and DSpark
     # drafters at ALPHAS, no llama.cpp sweeps, no cost curve), then the lossless tests on the GPU
@@ -248,5 +269,5 @@ tests)
         python3 -m pytest -p no:cacheprovider "$@"
     ;;
 *)
-    echo "usage: $0 setup|env|bench|all|full|repeat|steady|quick|pershape|overlap|shape|drafters|host|tests CARRY WORK [OUTDIR args...]" >&2; exit 2 ;;
+    echo "usage: $0 setup|env|bench|all|full|repeat|steady|parts|quick|pershape|overlap|shape|drafters|host|tests CARRY WORK [OUTDIR args...]" >&2; exit 2 ;;
 esac

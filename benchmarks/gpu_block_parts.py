@@ -1,0 +1,150 @@
+"""Which part of a DSpark block decode costs what per drafted position? Variants of one drafter, side by side.
+
+A DSpark block of n positions cost about 1.1 ms plus 0.24 ms a position on an H100 (docs/benchmarks.md, run E).
+Per position llama.cpp runs the drafter's layers and LM head on one more row, copies one more row of logits to the
+host, and chains the Markov head (`src/models/dflash.cpp`: a rank-R product over the vocabulary, an add, an argmax
+over the vocabulary, concatenations) and the confidence head. This probe writes four variants of the same drafter
+shape, with random weights (timing only) and without a target (zero features are injected, as
+`profile_round_shapes` does), and times block decodes of n positions in each, the same n repeated so that CUDA
+graphs replay (what is left is device time and the logits' copy):
+  * dspark: the benchmark's drafter (Markov rank 256, confidence head);
+  * no-confidence: the same without the confidence head;
+  * rank-16: Markov rank 16 instead of 256;
+  * dflash: no Markov head at all (plain DFlash: the layers, the LM head and the logits' copy).
+Differences of per-position slopes between variants give each part's cost per position.
+
+    python -m benchmarks.gpu_block_parts --folder /data/parts --out block_parts.json        # writes, then times
+    python -m benchmarks.gpu_block_parts --folder /data/parts --write-only                  # while llama.cpp builds
+"""
+
+from __future__ import annotations
+
+import llama_cpp  # noqa: F401  (before numpy-using imports: see engine/__init__.py on CUDA builds)
+
+import argparse
+import json
+import multiprocessing
+import statistics
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.gpu_files import SHAPES
+from dspark_chat.engine import dflash_bindings as native
+from dspark_chat.engine import llama as engine_llama
+from tests.tools import synth
+
+PREFIX = 200  # positions of injected features before the block, like the benchmark's prompt
+REPS = 9  # decodes per block size; the first two warm up (CUDA graphs capture on the second)
+SIZES = (1, 2, 4, 8, 9, 12, 16)
+
+
+def variants(shape: synth.DFlashShape) -> dict[str, synth.DFlashShape]:
+    return {
+        "dspark": shape,
+        "no-confidence": replace(shape, confidence=False),
+        "rank-16": replace(shape, markov_rank=16),
+        "dflash": replace(shape, markov_rank=0),
+    }
+
+
+def write(folder: Path, shape_name: str) -> dict[str, str]:
+    """The four drafter files, each in a process of its own (independent, and slow at full width)."""
+    shapes = SHAPES[shape_name]
+    folder.mkdir(parents=True, exist_ok=True)
+    tok = synth.synthetic_tokenizer(shapes.vocab)
+    target = synth.TargetInfo(folder / "no-target.gguf", "llama", shapes.target.n_embd, shapes.target.n_layer, tok,
+                              None)
+    paths = {name: folder / f"parts-{name}.gguf" for name in variants(shapes.dspark)}
+    todo = {name: path for name, path in paths.items() if not path.exists()}
+    with ProcessPoolExecutor(max(1, len(todo)), mp_context=multiprocessing.get_context("fork")) as pool:
+        futures = [pool.submit(synth.build_dflash, str(path) + ".tmp", target, variants(shapes.dspark)[name], 1)
+                   for name, path in todo.items()]
+        for fut, path in zip(futures, todo.values()):
+            fut.result()
+            Path(str(path) + ".tmp").rename(path)
+    return {name: str(path) for name, path in paths.items()}
+
+
+def time_blocks(path: str, n_gpu_layers: int, sizes=SIZES, reps: int = REPS) -> dict:
+    """Median milliseconds of a block decode of n positions (launch to logits on the host), repeated."""
+    model = engine_llama.Model(path, n_gpu_layers=n_gpu_layers)
+    ctx = engine_llama.Context(model, 1024, 512, None)
+    try:
+        mask = native.mask_token(model.vocab_ptr)
+        width = len(native.target_layer_ids(model.ptr)) * model.n_embd
+        if native.selector_top_k(model.ptr) == 0 and _flag(model, "dflash.has_confidence_head"):
+            native.set_nextn_output(ctx.ptr, True, masked=True)
+        ctx.decode_embeddings(np.zeros((PREFIX, width), dtype=np.float32), 0)
+        out = {}
+        for n in sizes:
+            block = np.full(n, mask, dtype=np.int32)
+            seen = []
+            for _ in range(reps):
+                t0 = time.perf_counter()
+                ctx.decode(block, PREFIX, "all")
+                seen.append(time.perf_counter() - t0)
+                ctx.remove_from(PREFIX)
+            out[n] = round(1e3 * statistics.median(seen[2:]), 4)
+        return out
+    finally:
+        ctx.close()
+        model.close()
+
+
+def _flag(model: engine_llama.Model, key: str) -> bool:
+    raw = model.meta(key)
+    return raw is not None and raw.strip().lower() == "true"
+
+
+def slope(ms: dict[int, float], lo: int = 2) -> tuple[float, float]:
+    """(ms per position, ms at zero positions) by least squares over the sizes from `lo` on."""
+    ns = np.array([n for n in ms if n >= lo], dtype=float)
+    ys = np.array([ms[n] for n in ms if n >= lo], dtype=float)
+    per, base = np.polyfit(ns, ys, 1)
+    return float(per), float(base)
+
+
+def measure(paths: dict[str, str], n_gpu_layers: int, rank: int) -> dict:
+    rows = {}
+    for name, path in paths.items():
+        ms = time_blocks(path, n_gpu_layers)
+        per, base = slope(ms)
+        rows[name] = {"block_ms": ms, "ms_per_position": round(per, 4), "ms_base": round(base, 4)}
+    per = {name: row["ms_per_position"] for name, row in rows.items()}
+    parts = {
+        "layers, LM head and logits copy": per["dflash"],
+        "Markov chain at rank 16 (argmax, adds, concatenations)": per["rank-16"] - per["dflash"],
+        f"rank {rank} against 16 (the bias product)": per["dspark"] - per["rank-16"],
+        "confidence head": per["dspark"] - per["no-confidence"],
+    }
+    return {"variants": rows, "ms_per_position_by_part": {k: round(v, 4) for k, v in parts.items()}}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.gpu_block_parts", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--folder", type=Path, required=True, help="where the variant drafters are written (or found)")
+    ap.add_argument("--shape", choices=sorted(SHAPES), default="gpu")
+    ap.add_argument("--n-gpu-layers", type=int, default=99)
+    ap.add_argument("--write-only", action="store_true", help="write the files and stop (no llama.cpp needed)")
+    ap.add_argument("--out", type=Path)
+    args = ap.parse_args(argv)
+    t0 = time.perf_counter()
+    paths = write(args.folder, args.shape)
+    print(f"files written in {time.perf_counter() - t0:.1f} s", flush=True)
+    if args.write_only:
+        return 0
+    res = {"shape": args.shape, "n_gpu_layers": args.n_gpu_layers,
+           "cuda_graphs": engine_llama.cuda_graphs_enabled(), **measure(paths, args.n_gpu_layers, SHAPES[args.shape].dspark.markov_rank)}
+    text = json.dumps(res, indent=1)
+    if args.out:
+        args.out.write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
