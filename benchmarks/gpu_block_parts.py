@@ -14,7 +14,8 @@ graphs replay (what is left is device time and the logits' copy):
 Differences of per-position slopes between variants give each part's cost per position.
 
     python -m benchmarks.gpu_block_parts --folder /data/parts --out block_parts.json        # writes, then times
-    python -m benchmarks.gpu_block_parts --folder /data/parts --write-only                  # while llama.cpp builds
+    ncu --profile-from-start off --csv --metrics gpu__time_duration.sum \
+        python -m benchmarks.gpu_block_parts --folder /data/parts --kernels 16                 # one block, by kernel
 """
 
 from __future__ import annotations
@@ -95,6 +96,30 @@ def time_blocks(path: str, n_gpu_layers: int, sizes=SIZES, reps: int = REPS) -> 
         model.close()
 
 
+def profile_one_block(path: str, n: int, n_gpu_layers: int) -> None:
+    """One warm block decode of n positions between cuProfilerStart and Stop, for Nsight Compute's per-kernel
+    durations (`ncu --profile-from-start off`); everything before it (loading, injection, warm-up) stays out."""
+    import ctypes
+
+    driver = ctypes.CDLL("libcuda.so.1")  # the driver's profiler switch: the context ggml made current is used
+    model = engine_llama.Model(path, n_gpu_layers=n_gpu_layers)
+    ctx = engine_llama.Context(model, 1024, 512, None)
+    try:
+        mask = native.mask_token(model.vocab_ptr)
+        width = len(native.target_layer_ids(model.ptr)) * model.n_embd
+        ctx.decode_embeddings(np.zeros((PREFIX, width), dtype=np.float32), 0)
+        block = np.full(n, mask, dtype=np.int32)
+        for _ in range(3):
+            ctx.decode(block, PREFIX, "all")
+            ctx.remove_from(PREFIX)
+        driver.cuProfilerStart()
+        ctx.decode(block, PREFIX, "all")
+        driver.cuProfilerStop()
+    finally:
+        ctx.close()
+        model.close()
+
+
 def _flag(model: engine_llama.Model, key: str) -> bool:
     raw = model.meta(key)
     return raw is not None and raw.strip().lower() == "true"
@@ -117,8 +142,9 @@ def measure(paths: dict[str, str], n_gpu_layers: int, rank: int) -> dict:
     per = {name: row["ms_per_position"] for name, row in rows.items()}
     parts = {
         "layers, LM head and logits copy": per["dflash"],
-        "Markov chain at rank 16 (argmax, adds, concatenations)": per["rank-16"] - per["dflash"],
-        f"rank {rank} against 16 (the bias product)": per["dspark"] - per["rank-16"],
+        "Markov chain at rank 16 (bias product over the vocabulary, argmax, add, concatenations)":
+            per["rank-16"] - per["dflash"],
+        f"rank {rank} against 16 (the bias product's extra width)": per["dspark"] - per["rank-16"],
         "confidence head": per["dspark"] - per["no-confidence"],
     }
     return {"variants": rows, "ms_per_position_by_part": {k: round(v, 4) for k, v in parts.items()}}
@@ -129,13 +155,15 @@ def main(argv=None) -> int:
     ap.add_argument("--folder", type=Path, required=True, help="where the variant drafters are written (or found)")
     ap.add_argument("--shape", choices=sorted(SHAPES), default="gpu")
     ap.add_argument("--n-gpu-layers", type=int, default=99)
-    ap.add_argument("--write-only", action="store_true", help="write the files and stop (no llama.cpp needed)")
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--kernels", type=int, metavar="N",
+                    help="run one block of N positions of the DSpark variant for a profiler (see above), nothing else")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     paths = write(args.folder, args.shape)
     print(f"files written in {time.perf_counter() - t0:.1f} s", flush=True)
-    if args.write_only:
+    if args.kernels:
+        profile_one_block(paths["dspark"], args.kernels, args.n_gpu_layers)
         return 0
     res = {"shape": args.shape, "n_gpu_layers": args.n_gpu_layers,
            "cuda_graphs": engine_llama.cuda_graphs_enabled(), **measure(paths, args.n_gpu_layers, SHAPES[args.shape].dspark.markov_rank)}

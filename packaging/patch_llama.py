@@ -18,6 +18,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import sdist_patch  # noqa: E402  (a sibling script, not a package)
+
 TARGET = Path("vendor/llama.cpp/ggml/src/ggml-cuda/ggml-cuda.cu")
 MARK = "dspark-chat: one CUDA graph per batch shape"
 ORIGINAL = """static const void * ggml_cuda_graph_get_key(ggml_cgraph * cgraph) {
@@ -52,29 +55,11 @@ PATCHED = """static const void * ggml_cuda_graph_get_key(ggml_cgraph * cgraph) {
 
 def patch(sdist: Path) -> str:
     """'patched' or 'already patched'; ValueError when the file is not the one this patch was written for."""
-    path = Path(sdist) / TARGET
-    if not path.is_file():
-        raise ValueError(f"{path} not found: not a llama-cpp-python sdist")
-    text = path.read_text(encoding="utf-8")
-    if MARK in text:
-        return "already patched"
-    if text.count(ORIGINAL) != 1:
-        raise ValueError(f"{TARGET} changed upstream: the CUDA graph patch does not apply (build unpatched)")
-    path.write_text(text.replace(ORIGINAL, PATCHED), encoding="utf-8")
-    return "patched"
+    return sdist_patch.apply(sdist, TARGET, MARK, ((ORIGINAL, PATCHED),), "CUDA graph")
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1:
-        print("usage: python packaging/patch_llama.py SDIST_DIR", file=sys.stderr)
-        return 2
-    try:
-        print(f"{TARGET}: {patch(Path(argv[0]))}")
-    except (ValueError, OSError) as exc:
-        print(f"patch_llama: error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return sdist_patch.cli(argv, "patch_llama", TARGET, patch)
 
 
 if __name__ == "__main__":

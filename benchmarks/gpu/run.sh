@@ -36,6 +36,10 @@
 #                                             does a change of batch size cost? (gpu_shape_change.py)
 #   benchmarks/gpu/run.sh drafters CARRY WORK OUTDIR
 #                                             where a drafting round's time goes (gpu_drafter_costs.py)
+#   benchmarks/gpu/run.sh markov CARRY WORK OUTDIR SMOLLM_GGUF
+#                                             a build with LLAMA_PATCH=markov against its stock Markov product
+#                                             (DSPARK_MARKOV_PAD=0), alternating processes of DSpark rows beside
+#                                             llama.cpp's (OUTDIR/markov-{pad,stock}-N), after the tests
 #   benchmarks/gpu/run.sh host   CARRY WORK OUTDIR
 #                                             where the host's share of a round goes (gpu_host_profile.py)
 #   benchmarks/gpu/run.sh pershape CARRY WORK OUTDIR
@@ -71,8 +75,8 @@ tests_while_quantizing() {
     (
         for _ in $(seq 60); do [ -s "$1" ] && break; sleep 5; done
         timeout "${TESTS_TIMEOUT:-400}" "$0" tests "$carry" "$work" "$1" -q -rf --tb=line --maxfail=10 \
-            tests/test_lossless.py tests/test_sampling.py tests/test_dspark.py -k "not gemma and not without_layer_inputs" \
-            > "$work/tests.log" 2>&1 || true
+            tests/test_lossless.py tests/test_sampling.py tests/test_dspark.py tests/test_markov_patch.py \
+            -k "not gemma and not without_layer_inputs" > "$work/tests.log" 2>&1 || true
         echo TESTS-DONE >> "$work/tests.log"
     ) &
     while ! grep -q "FILES-OK" "$work/files.log"; do
@@ -94,8 +98,14 @@ setup)
     # every carried wheel: the app's (gguf, diskcache, platformdirs, jinja2) and pytest's for the `tests` step
     python3 -m pip install -q --no-index --no-deps --no-compile --target "$work/site" "$carry"/*.whl
     ln -sfn "$build/bin" "$sdist_dir/llama_cpp/lib"
-    # LLAMA_PATCH=1: llama.cpp with one CUDA graph per batch shape (packaging/patch_llama.py)
-    if [ "${LLAMA_PATCH:-0}" = 1 ]; then python3 "$work/src/packaging/patch_llama.py" "$sdist_dir"; fi
+    # LLAMA_PATCH=1: llama.cpp with one CUDA graph per batch shape (packaging/patch_llama.py); =markov: DSpark's
+    # Markov bias as a batched product (packaging/patch_markov_head.py); =all: both
+    case "${LLAMA_PATCH:-0}" in
+        1|all) python3 "$work/src/packaging/patch_llama.py" "$sdist_dir" ;;
+    esac
+    case "${LLAMA_PATCH:-0}" in
+        markov|all) python3 "$work/src/packaging/patch_markov_head.py" "$sdist_dir" ;;
+    esac
     # both in sessions of their own: they outlive this command while the machine stays warm
     setsid nohup "$0" _build "$carry" "$work" > "$work/build.log" 2>&1 < /dev/null &
     if [ "${SKIP_FILES:-0}" != 1 ]; then
@@ -202,19 +212,17 @@ steady)
     echo ALL-DONE >> "$work/bench.log"
     ;;
 parts)
-    # which part of a DSpark block costs what per position (benchmarks/gpu_block_parts.py): its four variant
-    # drafters are written while llama.cpp builds (setup with SKIP_FILES=1 writes nothing else), then timed
+    # which part of a DSpark block costs what per position (benchmarks/gpu_block_parts.py writes its four variant
+    # drafters, 30 s, then times them), with CUDA graphs and without; setup with SKIP_FILES=1 writes nothing else
     out=$4; mkdir -p "$out"
-    ( eval "$(exports)"; cd "$work/src"; python3 -m benchmarks.gpu_block_parts --folder "$work/parts" --write-only ) \
-        > "$work/parts.log" 2>&1
     while ! grep -q "BUILD-OK" "$work/build.log"; do
         if grep -q "Error\|error:" "$work/build.log"; then echo "build failed"; tail -30 "$work/build.log"; exit 1; fi
         sleep 5
     done
     ( eval "$(exports)"; cd "$work/src"
-      python3 -m benchmarks.gpu_block_parts --folder "$work/parts" --out "$out/block_parts.json"
+      python3 -m benchmarks.gpu_block_parts --folder "$work/parts" --out "$out/block_parts.json" || true
       GGML_CUDA_DISABLE_GRAPHS=1 python3 -m benchmarks.gpu_block_parts --folder "$work/parts" \
-          --out "$out/block_parts_no_graphs.json" ) >> "$work/parts.log" 2>&1 || true
+          --out "$out/block_parts_no_graphs.json" || true ) > "$work/parts.log" 2>&1
     echo ALL-DONE >> "$work/parts.log"
     ;;
 quick)
@@ -237,6 +245,21 @@ pershape)
         done
     done
     echo PERSHAPE-DONE >> "$work/bench.log"
+    ;;
+markov)
+    # a build with LLAMA_PATCH=markov against itself with the stock Markov product (DSPARK_MARKOV_PAD=0),
+    # alternating processes: DSpark rows at ALPHAS (default 0 0.8 0.9) beside llama.cpp's defaults
+    # (OUTDIR/markov-{pad,stock}-N), after the lossless tests (run while the files are quantized)
+    out=$4; smollm=$5
+    tests_while_quantizing "$smollm"
+    for rep in 1 2; do
+        for pad in "" 0; do
+            name=$([ -z "$pad" ] && echo pad || echo stock)
+            DSPARK_MARKOV_PAD=$pad timeout 400 "$0" bench "$carry" "$work" "$out/markov-$name-$rep" --kinds dspark \
+                --alphas ${ALPHAS:-0 0.8 0.9} --no-curve --budget-s 0 || true
+        done
+    done
+    echo ALL-DONE >> "$work/bench.log"
     ;;
 host)
     eval "$(exports)"
@@ -265,9 +288,11 @@ tests)
     smollm=$(realpath "$4"); shift 4
     eval "$(exports)"
     cd "$work/src"
+    # a Markov-patched build (LLAMA_PATCH=markov) also checks the padded product's drafts (tests/test_markov_patch.py)
+    patched=""; grep -q "dspark-chat: the Markov bias" "$sdist_dir/vendor/llama.cpp/src/models/dflash.cpp" && patched="$build/bin"
     DSPARK_TEST_GPU_LAYERS=99 DSPARK_TEST_SMOLLM="$smollm" DSPARK_TEST_MODELS="$work/test-models" \
-        python3 -m pytest -p no:cacheprovider "$@"
+        DSPARK_TEST_PATCHED_LIB="$patched" python3 -m pytest -p no:cacheprovider "$@"
     ;;
 *)
-    echo "usage: $0 setup|env|bench|all|full|repeat|steady|parts|quick|pershape|overlap|shape|drafters|host|tests CARRY WORK [OUTDIR args...]" >&2; exit 2 ;;
+    echo "usage: $0 setup|env|bench|all|full|repeat|steady|parts|markov|quick|pershape|overlap|shape|drafters|host|tests CARRY WORK [OUTDIR args...]" >&2; exit 2 ;;
 esac

@@ -1,0 +1,91 @@
+"""packaging/patch_markov_head.py: it applies once, refuses sources it was not written for, and the padded Markov
+product it adds drafts the same blocks as the stock one.
+
+The second test needs a llama.cpp built from a patched sdist (a CPU build will do: DSPARK_MARKOV_PAD=1 forces the
+padded graph there; on the CPU it costs 2.3x the stock product, which is why it is off there by default):
+DSPARK_TEST_PATCHED_LIB names the folder holding its libllama, DSPARK_TEST_GPU_LAYERS puts the drafter on a GPU.
+Without the first the test is skipped. Checked on 2026-12-06 with a CPU build of the patched 0.3.36 sdist.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .clitools import ROOT
+
+sys.path.insert(0, str(ROOT / "packaging"))
+try:
+    import patch_markov_head as patch_module
+finally:
+    sys.path.pop(0)
+
+
+def _run_patch(sdist: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "packaging" / "patch_markov_head.py"), str(sdist)],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_markov_patch_applies_once_and_refuses_unknown_sources(tmp_path):
+    source = tmp_path / "sdist" / patch_module.TARGET
+    source.parent.mkdir(parents=True)
+    # the two places as llama-cpp-python 0.3.36 vendors them, between neighbours the patch must leave alone
+    source.write_text("// before\n" + patch_module.ORIGINAL_HEAD + "...) {\n    // loop\n"
+                      + patch_module.ORIGINAL_BIAS + "// after\n")
+    first, second = _run_patch(tmp_path / "sdist"), _run_patch(tmp_path / "sdist")
+    assert first.returncode == 0 and "patched" in first.stdout
+    assert second.returncode == 0 and "already patched" in second.stdout
+    text = source.read_text()
+    assert text.startswith("// before\n") and text.endswith("// after\n")
+    assert patch_module.ORIGINAL_BIAS not in text and "ggml_pad(ctx0, w1_prev" in text
+    assert text.count("static bool dspark_pad_markov_bias") == 1
+    source.write_text(patch_module.ORIGINAL_HEAD + "// a llama.cpp whose Markov head changed\n")
+    changed = _run_patch(tmp_path / "sdist")
+    assert changed.returncode == 1 and changed.stderr.count("\n") == 1 and "does not apply" in changed.stderr
+    missing = _run_patch(tmp_path / "nothing")
+    assert missing.returncode == 1 and "not a llama-cpp-python sdist" in missing.stderr
+
+
+BLOCK = """
+import json, os, sys
+import numpy as np
+from dspark_chat.engine import dflash_bindings as native
+from dspark_chat.engine import llama
+model = llama.Model(sys.argv[1], n_gpu_layers=int(os.environ.get("DSPARK_TEST_GPU_LAYERS", "0")))
+ctx = llama.Context(model, 256, 64, 1)
+native.set_nextn_output(ctx.ptr, True, masked=True)
+conf = native.NextnOutput(ctx.ptr, model.n_embd, 64)
+width = len(native.target_layer_ids(model.ptr)) * model.n_embd
+rng = np.random.default_rng(0)
+ctx.decode_embeddings(rng.normal(size=(12, width)).astype(np.float32), 0)
+block = np.full(8, native.mask_token(model.vocab_ptr), dtype=np.int32)
+block[0] = 7
+logits = ctx.decode(block, 12, "all").copy()
+print(json.dumps({"argmax": logits.argmax(axis=1).tolist(), "logits": logits[:, :64].tolist(),
+                  "conf": conf.rows(8)[:, 0].tolist()}))
+"""
+
+
+@pytest.mark.skipif(not os.environ.get("DSPARK_TEST_PATCHED_LIB"), reason="needs a patched llama.cpp build")
+def test_the_padded_markov_product_drafts_the_same_block(tmp_path):
+    from tests.tools import synth
+
+    tok = synth.synthetic_tokenizer(4000)
+    target = synth.TargetInfo(tmp_path / "t.gguf", "llama", synth.TINY.n_embd, synth.TINY.n_layer, tok, None)
+    drafter = synth.build_dflash(tmp_path / "dspark.gguf", target, synth.DSPARK_TINY, 3)
+    seen = {}
+    for pad in ("0", "1"):
+        env = dict(os.environ, LLAMA_CPP_LIB_PATH=os.environ["DSPARK_TEST_PATCHED_LIB"], DSPARK_MARKOV_PAD=pad)
+        r = subprocess.run([sys.executable, "-c", BLOCK, str(drafter)], capture_output=True, text=True,
+                           timeout=300, env=env)
+        assert r.returncode == 0, r.stderr[-2000:]
+        seen[pad] = json.loads(r.stdout.strip().splitlines()[-1])
+    stock, padded = seen["0"], seen["1"]
+    assert padded["argmax"] == stock["argmax"]
+    assert max(abs(a - b) for ra, rb in zip(stock["logits"], padded["logits"]) for a, b in zip(ra, rb)) < 1e-3
+    assert max(abs(a - b) for a, b in zip(stock["conf"], padded["conf"])) < 1e-4
