@@ -212,11 +212,15 @@ def _build_fix(backend: str) -> str:
 
 
 def _threads(report: Report, llama) -> None:
+    from dspark_chat.engine import cpu_cores
+
     default = llama.default_threads()
     cores = os.cpu_count() or default
-    report.facts["threads"] = {"default": default, "cpu_count": cores}
-    report.add("threads", OK, f"{default} for decoding, one per physical core ({cores} logical CPUs; --threads N or "
-                              "`threads` in the config)")
+    quota = cpu_cores.cpu_quota()
+    report.facts["threads"] = {"default": default, "cpu_count": cores, "cpu_quota": quota}
+    limit = "" if quota is None else f", within a CPU quota of {quota:g}"
+    report.add("threads", OK, f"{default} for decoding, one per physical core{limit} ({cores} logical CPUs; "
+                              "--threads N or `threads` in the config)")
 
 
 def _paths(report: Report) -> None:

@@ -29,8 +29,28 @@ def test_without_topology_every_usable_cpu_counts(tmp_path):
     assert cpu_cores.physical_cores([], tmp_path) == 1
 
 
-def test_the_engine_default_is_this_machines_core_count():
+def test_a_cgroup_quota_caps_the_count(tmp_path):
+    v2 = tmp_path / "v2"
+    v2.mkdir()
+    (v2 / "cpu.max").write_text("250000 100000\n")  # docker run --cpus 2.5
+    assert cpu_cores.cpu_quota(v2) == 2.5
+    (v2 / "cpu.max").write_text("max 100000\n")
+    assert cpu_cores.cpu_quota(v2) is None
+    v1 = tmp_path / "v1" / "cpu"
+    v1.mkdir(parents=True)
+    (v1 / "cpu.cfs_quota_us").write_text("150000\n")
+    (v1 / "cpu.cfs_period_us").write_text("100000\n")
+    assert cpu_cores.cpu_quota(v1.parent) == 1.5
+    (v1 / "cpu.cfs_quota_us").write_text("-1\n")  # unlimited
+    assert cpu_cores.cpu_quota(v1.parent) is None
+    assert cpu_cores.cpu_quota(tmp_path / "none") is None
+
+
+def test_the_engine_default_is_this_machines_core_count_within_its_quota():
     cpus = cpu_cores.usable_cpus()
     expected = len({(cpu_cores.SYSFS_CPUS / f"cpu{c}" / "topology" / "thread_siblings_list").read_text()
                      for c in cpus}) if cpu_cores.SYSFS_CPUS.exists() else len(cpus)
+    quota = cpu_cores.cpu_quota()
+    if quota is not None:
+        expected = max(1, min(expected, int(quota)))
     assert llama.default_threads() == expected >= 1
