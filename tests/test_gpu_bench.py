@@ -113,3 +113,7 @@ def test_block_parts_times_each_variant_of_a_tiny_drafter(tmp_path):
     per = {name: row["ms_per_position"] for name, row in res["variants"].items()}
     assert per["dspark"] > per["dflash"] > 0  # the Markov chain is not free on a CPU either
     assert len(res["ms_per_position_by_part"]) == 4
+    assert gpu_block_parts.main(["--folder", str(tmp_path / "files"), "--shape", "tiny", "--n-gpu-layers", "0",
+                                 "--variants", "dspark", "--out", str(out)]) == 0
+    one = json.loads(out.read_text())
+    assert set(one["variants"]) == {"dspark"} and "ms_per_position_by_part" not in one

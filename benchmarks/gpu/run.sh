@@ -38,8 +38,9 @@
 #                                             where a drafting round's time goes (gpu_drafter_costs.py)
 #   benchmarks/gpu/run.sh markov CARRY WORK OUTDIR SMOLLM_GGUF
 #                                             a build with LLAMA_PATCH=markov against its stock Markov product
-#                                             (DSPARK_MARKOV_PAD=0), alternating processes of DSpark rows beside
-#                                             llama.cpp's (OUTDIR/markov-{pad,stock}-N), after the tests
+#                                             (DSPARK_MARKOV_PAD=0): the drafter's block by size both ways
+#                                             (OUTDIR/parts-{pad,stock}.json), then alternating processes of
+#                                             DSpark rows beside llama.cpp's (OUTDIR/markov-{pad,stock}-N)
 #   benchmarks/gpu/run.sh host   CARRY WORK OUTDIR
 #                                             where the host's share of a round goes (gpu_host_profile.py)
 #   benchmarks/gpu/run.sh pershape CARRY WORK OUTDIR
@@ -252,6 +253,12 @@ markov)
     # (OUTDIR/markov-{pad,stock}-N), after the lossless tests (run while the files are quantized)
     out=$4; smollm=$5
     tests_while_quantizing "$smollm"
+    # first the most direct evidence: the DSpark drafter's block by size, padded product against stock
+    ( eval "$(exports)"; cd "$work/src"
+      for pad in "" 0; do
+          DSPARK_MARKOV_PAD=$pad python3 -m benchmarks.gpu_block_parts --folder "$work/parts" --variants dspark \
+              --out "$out/parts-$([ -z "$pad" ] && echo pad || echo stock).json" || true
+      done ) > "$work/parts.log" 2>&1
     for rep in 1 2; do
         for pad in "" 0; do
             name=$([ -z "$pad" ] && echo pad || echo stock)
