@@ -28,6 +28,7 @@ import multiprocessing
 import statistics
 import time
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -36,6 +37,7 @@ import numpy as np
 from benchmarks.gpu_files import SHAPES
 from dspark_chat.engine import dflash_bindings as native
 from dspark_chat.engine import llama as engine_llama
+from dspark_chat.engine.dspark_drafter import read_spec
 from tests.tools import synth
 
 PREFIX = 200  # positions of injected features before the block, like the benchmark's prompt
@@ -71,16 +73,25 @@ def write(folder: Path, shape_name: str, names: list[str] | None = None) -> dict
     return {name: str(path) for name, path in paths.items()}
 
 
-def time_blocks(path: str, n_gpu_layers: int, sizes=SIZES, reps: int = REPS) -> dict:
-    """Median milliseconds of a block decode of n positions (launch to logits on the host), repeated."""
+@contextmanager
+def _injected(path: str, n_gpu_layers: int):
+    """The drafter loaded with PREFIX positions of zero features in its KV cache: (model, context, mask token)."""
     model = engine_llama.Model(path, n_gpu_layers=n_gpu_layers)
     ctx = engine_llama.Context(model, 1024, 512, None)
     try:
-        mask = native.mask_token(model.vocab_ptr)
         width = len(native.target_layer_ids(model.ptr)) * model.n_embd
-        if native.selector_top_k(model.ptr) == 0 and _flag(model, "dflash.has_confidence_head"):
-            native.set_nextn_output(ctx.ptr, True, masked=True)
         ctx.decode_embeddings(np.zeros((PREFIX, width), dtype=np.float32), 0)
+        yield model, ctx, native.mask_token(model.vocab_ptr)
+    finally:
+        ctx.close()
+        model.close()
+
+
+def time_blocks(path: str, n_gpu_layers: int, sizes=SIZES, reps: int = REPS) -> dict:
+    """Median milliseconds of a block decode of n positions (launch to logits on the host), repeated."""
+    with _injected(path, n_gpu_layers) as (model, ctx, mask):
+        if read_spec(model).has_confidence:  # its output read as the engine reads it
+            native.set_nextn_output(ctx.ptr, True, masked=True)
         out = {}
         for n in sizes:
             block = np.full(n, mask, dtype=np.int32)
@@ -92,9 +103,6 @@ def time_blocks(path: str, n_gpu_layers: int, sizes=SIZES, reps: int = REPS) -> 
                 ctx.remove_from(PREFIX)
             out[n] = round(1e3 * statistics.median(seen[2:]), 4)
         return out
-    finally:
-        ctx.close()
-        model.close()
 
 
 def profile_one_block(path: str, n: int, n_gpu_layers: int) -> None:
@@ -103,12 +111,7 @@ def profile_one_block(path: str, n: int, n_gpu_layers: int) -> None:
     import ctypes
 
     driver = ctypes.CDLL("libcuda.so.1")  # the driver's profiler switch: the context ggml made current is used
-    model = engine_llama.Model(path, n_gpu_layers=n_gpu_layers)
-    ctx = engine_llama.Context(model, 1024, 512, None)
-    try:
-        mask = native.mask_token(model.vocab_ptr)
-        width = len(native.target_layer_ids(model.ptr)) * model.n_embd
-        ctx.decode_embeddings(np.zeros((PREFIX, width), dtype=np.float32), 0)
+    with _injected(path, n_gpu_layers) as (_, ctx, mask):
         block = np.full(n, mask, dtype=np.int32)
         for _ in range(3):
             ctx.decode(block, PREFIX, "all")
@@ -116,14 +119,6 @@ def profile_one_block(path: str, n: int, n_gpu_layers: int) -> None:
         driver.cuProfilerStart()
         ctx.decode(block, PREFIX, "all")
         driver.cuProfilerStop()
-    finally:
-        ctx.close()
-        model.close()
-
-
-def _flag(model: engine_llama.Model, key: str) -> bool:
-    raw = model.meta(key)
-    return raw is not None and raw.strip().lower() == "true"
 
 
 def slope(ms: dict[int, float], lo: int = 2) -> tuple[float, float]:
