@@ -109,6 +109,7 @@ class Scheduler:
         self._regime_expected = 0.0  # decayed drafts the estimates promised in those rounds
         self._since_spec = 0  # rounds since drafts were last verified
         self._since_planned = 0  # rounds since plan() last asked for drafts
+        self._hopeless = False  # the last plan found that even a drafter always right could not pay (no probes)
         self._plain_plans = 0  # plans still answered "plain step" without recomputing (see PLAN_RECHECK)
         self._probe_every = PROBE_FIRST
         self._unpaid = 0  # probes in a row that would not have paid (see PROBE_SHARE)
@@ -150,8 +151,11 @@ class Scheduler:
 
         copying: whether it copies them now. The copy is turned off only when the rounds until the next probe
         cost more copying than switching it off and on again does."""
-        if (self._since_planned < FEATURES_IDLE
-                or self._since_spec + FEATURES_BEFORE_PROBE >= self._probe_wait()):
+        if self._since_planned < FEATURES_IDLE:
+            return True
+        if self._hopeless:  # no probe comes while drafting cannot pay at all (a CPU whose drafter costs a step)
+            return False
+        if self._since_spec + FEATURES_BEFORE_PROBE >= self._probe_wait():
             return True
         if not copying:
             return False
@@ -211,7 +215,8 @@ class Scheduler:
         self._cost_wait = self._probe_cost_wait() if self._unpaid >= UNPAID_IN_A_ROW else 0
         # even a drafter that is always right could not pay here: never spend a probe on it
         ceiling = (1.0 + ks) / cost
-        if ceiling.max() > plain and self._probe_due():
+        self._hopeless = not ceiling.max() > plain
+        if not self._hopeless and self._probe_due():
             return min(k_limit, PROBE_DRAFTS)
         # nothing this verdict rests on changes before the next probe or drafting round (observe ends it early)
         self._plain_plans = min(PLAN_RECHECK, self._probe_wait() - self._since_spec - 1)

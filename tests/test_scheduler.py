@@ -50,6 +50,19 @@ def test_plain_when_a_model_drafter_cannot_pay_on_a_cpu():
     assert all(sched.plan(16) == 0 for _ in range(5 * PROBE_FIRST)), "no probes either: it can never pay"
 
 
+def test_no_feature_copy_for_a_drafter_that_cannot_pay():
+    """No probe comes for a drafter that could not pay even if always right, so the target's feature copy (a few
+    percent of every step) is not kept on waiting for one (it was, on a CPU: 0.04 of each plain step)."""
+    step = 0.8 * CPU_GEMMA_Q4(1)
+    sched = Scheduler(CPU_GEMMA_Q4, lambda k: k * step, ScheduleConfig(), trained_calibration(0.95, 0.95))
+    wanted = []
+    for _ in range(5 * PROBE_FIRST):
+        assert sched.plan(16) == 0
+        sched.observe(np.zeros(0), 0, 0, CPU_GEMMA_Q4(1), 0.0)
+        wanted.append(sched.drafting_soon(copying=True))
+    assert not any(wanted[FEATURES_IDLE:]), wanted
+
+
 def test_free_drafter_with_sure_drafts_speculates_on_a_cpu():
     sched = Scheduler(CPU_GEMMA_Q4, lambda k: 0.0, ScheduleConfig(), trained_calibration(0.97, 0.97))
     assert sched.plan(16) == 16

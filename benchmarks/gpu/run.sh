@@ -36,6 +36,8 @@
 #                                             does a change of batch size cost? (gpu_shape_change.py)
 #   benchmarks/gpu/run.sh drafters CARRY WORK OUTDIR
 #                                             where a drafting round's time goes (gpu_drafter_costs.py)
+#   benchmarks/gpu/run.sh probe CARRY WORK OUTDIR        the DSpark pair at alpha 0 traced round by round, then
+#                                             REPS processes of DSpark rows (no tests)
 #   benchmarks/gpu/run.sh markov CARRY WORK OUTDIR SMOLLM_GGUF
 #                                             a build with LLAMA_PATCH=markov against its stock Markov product
 #                                             (DSPARK_MARKOV_PAD=0): the drafter's block by size both ways
@@ -80,6 +82,12 @@ tests_while_quantizing() {
             -k "not gemma and not without_layer_inputs" > "$work/tests.log" 2>&1 || true
         echo TESTS-DONE >> "$work/tests.log"
     ) &
+    quantize_files
+    wait
+}
+
+# once the F16 files are written (and llama.cpp built): the target and model drafters quantized to Q4_K_M
+quantize_files() {
     while ! grep -q "FILES-OK" "$work/files.log"; do
         if grep -q "Error\|Traceback" "$work/files.log"; then echo "files failed"; tail -30 "$work/files.log"; exit 1; fi
         sleep 5
@@ -87,7 +95,6 @@ tests_while_quantizing() {
     ( eval "$(exports)"; cd "$work/src"
       python3 -m benchmarks.gpu_files --folder "$work/files" --quant Q4_K_M ${ALPHAS:+--alphas $ALPHAS} ) \
         > "$work/quantize.log" 2>&1
-    wait
 }
 
 case $what in
@@ -166,6 +173,7 @@ full)
     # while the CPU quantizes the files; then every dspark-chat and llama.cpp row in one invocation (DSpark last)
     out=$4; smollm=$5
     tests_while_quantizing "$smollm"
+    mkdir -p "$out"
     timeout "${BENCH_TIMEOUT:-1200}" "$0" bench "$carry" "$work" "$out/main" --kinds model ngram dspark \
         ${ALPHAS:+--alphas $ALPHAS} || true
     "$0" host "$carry" "$work" "$out" > "$work/host.log" 2>&1 || true
@@ -184,6 +192,7 @@ repeat)
     # row there runs sequential, then pipelined (REPEAT_PIPELINED=ab; launch-ahead against without, one process)
     out=$4; smollm=$5
     tests_while_quantizing "$smollm"
+    mkdir -p "$out"
     timeout "${BENCH_TIMEOUT:-1200}" "$0" bench "$carry" "$work" "$out/main" --kinds model ngram dspark \
         ${ALPHAS:+--alphas $ALPHAS} --no-curve --budget-s 0 || true
     for rep in $(seq "${REPEATS:-2}"); do
@@ -204,6 +213,7 @@ steady)
     # decoding beside its rows. The lossless tests run first, while the files are quantized.
     out=$4; smollm=$5
     tests_while_quantizing "$smollm"
+    mkdir -p "$out"
     for rep in $(seq "${REPEATS:-3}"); do
         timeout 300 "$0" bench "$carry" "$work" "$out/steady-on-$rep" --kinds dspark --alphas ${ON_ALPHAS:-0 0.8 0.9} \
             --no-curve --no-llamacpp --cuda-graphs on || true
@@ -253,6 +263,7 @@ markov)
     # (OUTDIR/markov-{pad,stock}-N), after the lossless tests (run while the files are quantized)
     out=$4; smollm=$5
     tests_while_quantizing "$smollm"
+    mkdir -p "$out"
     # first the most direct evidence: the DSpark drafter's block by size, padded product against stock
     ( eval "$(exports)"; cd "$work/src"
       for pad in "" 0; do
@@ -265,6 +276,26 @@ markov)
             DSPARK_MARKOV_PAD=$pad timeout 400 "$0" bench "$carry" "$work" "$out/markov-$name-$rep" --kinds dspark \
                 --alphas ${ALPHAS:-0 0.8 0.9} --no-curve --budget-s 0 || true
         done
+    done
+    echo ALL-DONE >> "$work/bench.log"
+    ;;
+probe)
+    # no tests: the DSpark pair at alpha 0 traced round by round (benchmarks/gpu_probe_trace.py: where a probe's
+    # milliseconds go, OUTDIR/probe-trace.json), then REPS (default 3) processes of DSpark rows at ALPHAS
+    # (OUTDIR/probe-rows-N)
+    out=$4
+    while ! grep -q "BUILD-OK" "$work/build.log"; do
+        if grep -q "Error\|error:" "$work/build.log"; then echo "build failed"; tail -30 "$work/build.log"; exit 1; fi
+        sleep 5
+    done
+    quantize_files
+    mkdir -p "$out"
+    ( eval "$(exports)"; cd "$work/src"
+      python3 -m benchmarks.gpu_probe_trace --folder "$work/files" --alpha 0 --runs 5 --out "$out/probe-trace.json" \
+          || true ) > "$work/trace.log" 2>&1
+    for rep in $(seq "${REPS:-3}"); do
+        timeout 400 "$0" bench "$carry" "$work" "$out/probe-rows-$rep" --kinds dspark --alphas ${ALPHAS:-0 0.8 0.9} \
+            --no-curve --budget-s 0 || true
     done
     echo ALL-DONE >> "$work/bench.log"
     ;;
@@ -301,5 +332,5 @@ tests)
         DSPARK_TEST_PATCHED_LIB="$patched" python3 -m pytest -p no:cacheprovider "$@"
     ;;
 *)
-    echo "usage: $0 setup|env|bench|all|full|repeat|steady|parts|markov|quick|pershape|overlap|shape|drafters|host|tests CARRY WORK [OUTDIR args...]" >&2; exit 2 ;;
+    echo "usage: $0 setup|env|bench|all|full|repeat|steady|parts|markov|probe|quick|pershape|overlap|shape|drafters|host|tests CARRY WORK [OUTDIR args...]" >&2; exit 2 ;;
 esac
