@@ -8,6 +8,10 @@
 #   packaging/install.sh --pipx                  # into pipx (dspark-chat on PATH) instead of a venv
 #   packaging/install.sh --dry-run ...           # print every command, run none
 #
+# CUDA builds into a venv compile llama.cpp with packaging/patch_markov_head.py applied (DSpark's Markov head as a
+# batched product: a block position 0.24 -> 0.09 ms on an H100, docs/benchmarks.md run L); --no-markov-patch
+# builds the stock source.
+#
 # GPU builds bypass pip's wheel cache (--no-cache-dir): the cache keys wheels by source, not by CMAKE_ARGS, and
 # would hand back a CPU build. So the cache only ever holds CPU builds. docs/install.md explains each path.
 set -euo pipefail
@@ -16,7 +20,7 @@ SCRIPT_NAME=install.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
-    sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     cat <<'EOF'
 options:
   --backend B      cpu, cuda, metal, vulkan or auto (default auto)
@@ -27,6 +31,7 @@ options:
   --python PY      the Python to use (default python3)
   --from SPEC      what to install: a path, a wheel or a requirement (default this repository)
   --no-verify      skip the `dspark-chat doctor` check at the end
+  --no-markov-patch  CUDA: build llama.cpp's stock source (default: with packaging/patch_markov_head.py)
   --dry-run        print the commands, run nothing
 EOF
 }
@@ -39,6 +44,7 @@ PIPX=0
 PY=python3
 SOURCE="$ROOT"
 VERIFY=1
+MARKOV_PATCH=1
 while [ $# -gt 0 ]; do
     case $1 in
         --backend) BACKEND=${2:?--backend needs a value}; shift 2 ;;
@@ -48,6 +54,7 @@ while [ $# -gt 0 ]; do
         --python) PY=${2:?--python needs a value}; shift 2 ;;
         --from) SOURCE=${2:?--from needs a value}; shift 2 ;;
         --no-verify) VERIFY=0; shift ;;
+        --no-markov-patch) MARKOV_PATCH=0; shift ;;
         --dry-run) DRY_RUN=1; shift ;;
         -h|--help) usage; exit 0 ;;
         *) usage >&2; die "unknown option $1" ;;
@@ -67,6 +74,8 @@ NO_CACHE=()
 [ "$BACKEND" != cpu ] && NO_CACHE=(--no-cache-dir)
 
 if [ "$PIPX" = 1 ]; then
+    [ "$BACKEND" = cuda ] && [ "$MARKOV_PATCH" = 1 ] && \
+        say "pipx builds llama.cpp's stock source (the Markov head patch: a venv install, or docs/install.md)"
     command -v pipx >/dev/null 2>&1 || need "pipx not found: python3 -m pip install --user pipx (or apt/brew install pipx)"
     run env CMAKE_ARGS="$CMAKE_ARGS_VALUE" pipx install --force --python "$PY" \
         ${NO_CACHE[@]+"--pip-args=${NO_CACHE[*]}"} "$SOURCE"
@@ -74,9 +83,20 @@ if [ "$PIPX" = 1 ]; then
 else
     run "$PY" -m venv "$VENV"
     run "$VENV/bin/python" -m pip install --upgrade pip
+    LLAMA_FROM=$LLAMA_SPEC
+    if [ "$BACKEND" = cuda ] && [ "$MARKOV_PATCH" = 1 ]; then
+        # the sdist itself, unpacked and patched (packaging/patched_sdist.py warns and leaves it stock if the
+        # vendored llama.cpp changed upstream)
+        SDIST_DIR=${TMPDIR:-/tmp}/dspark-chat-llama-sdist
+        run rm -rf "$SDIST_DIR"
+        run "$VENV/bin/python" -m pip download --no-binary :all: --no-deps --no-cache-dir -d "$SDIST_DIR" \
+            "$LLAMA_SPEC"
+        run "$VENV/bin/python" "$ROOT/packaging/patched_sdist.py" "$SDIST_DIR"
+        LLAMA_FROM=$SDIST_DIR/llama-cpp-python
+    fi
     # llama-cpp-python first, alone, so its build gets our CMAKE_ARGS and the project's install keeps it
     run env CMAKE_ARGS="$CMAKE_ARGS_VALUE" "$VENV/bin/python" -m pip install ${NO_CACHE[@]+"${NO_CACHE[@]}"} \
-        --force-reinstall --no-deps "$LLAMA_SPEC"
+        --force-reinstall --no-deps "$LLAMA_FROM"
     run "$VENV/bin/python" -m pip install "$SOURCE"
     DSPARK=("$VENV/bin/dspark-chat")
 fi

@@ -382,6 +382,29 @@ def test_drafter_restarts_from_a_window_after_a_feature_gap(chain_pair):
         drafter.capture_features(True)
 
 
+def test_a_backlog_of_features_is_injected_as_it_comes(chain_pair):
+    """Plain steps with the copy on leave features behind: they are injected a chunk of inject_rows at a time,
+    not all at the next draft (one decode of a size the drafter had never run: 61-79 ms on an H100), and the
+    block drafted afterwards is the one a drafter fed in one go proposes."""
+    prompt = [1, 640]
+    with Pair(chain_pair.target, chain_pair.dspark_drafter, PairOptions(threads=THREADS, n_ctx=512)) as pair:
+        history = prompt + greedy(pair.plain_session(), prompt, 60).tokens
+        rng = np.random.default_rng(0)
+        drafter = pair.drafter
+        pair.session().reset()
+        _feed(pair, history[:-1], 0, capture=True)
+        whole = drafter.draft(history, 8, GREEDY, rng, WholeDraft())
+        pair.session().reset()
+        _feed(pair, history[:2], 0, capture=True)
+        pending = []
+        for pos in range(2, len(history) - 1):  # plain steps, one token each
+            _feed(pair, history[pos : pos + 1], pos, capture=True)
+            pending.append(drafter._n_pending)
+        assert max(pending) < drafter.inject_rows <= len(history) - 3
+        stepped = drafter.draft(history, 8, GREEDY, rng, WholeDraft())
+        assert drafter._start == 0 and len(stepped) == 8 and stepped.tokens == whole.tokens
+
+
 def test_features_are_copied_only_around_drafting(synth_dir):
     """A drafter that is never right stops being drafted; the target's feature copy is then switched off until a
     probe is near, and the output stays the target's own. Plain sessions run with the copy off."""

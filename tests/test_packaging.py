@@ -60,13 +60,18 @@ def test_scripts_parse_and_pass_shellcheck(path):
     assert r.returncode == 0, r.stdout
 
 
+def llama_build(steps: list[list[str]]) -> list[str]:
+    """The step that builds llama-cpp-python (the only one with CMAKE_ARGS)."""
+    return next(s for s in steps if s[0] == "env" and s[1].startswith("CMAKE_ARGS="))
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_install_plan_per_backend(backend):
     r = script("install.sh", "--backend", backend, "--dry-run", "--venv", "/tmp/dspark-venv")
     assert r.returncode == 0, r.stderr
     steps = plan(r)
     assert steps[0] == ["python3", "-m", "venv", "/tmp/dspark-venv"]
-    llama = next(s for s in steps if any(a.startswith("llama-cpp-python") for a in s))
+    llama = llama_build(steps)
     assert llama[:2] == ["env", f"CMAKE_ARGS={cmake_args(backend)}"]
     assert ("--no-cache-dir" in llama) == (backend != "cpu")  # a GPU build must never come from the cache
     assert "--force-reinstall" in llama
@@ -80,7 +85,7 @@ def test_dgx_spark_compute_capability_becomes_cuda_architecture(tmp_path):
     tools = fake_tools(tmp_path / "bin", **{"nvidia-smi": "12.1"})
     r = script("install.sh", "--dry-run", path_prefix=tools)  # auto: an NVIDIA GPU means cuda
     assert r.returncode == 0, r.stderr
-    llama = next(s for s in plan(r) if any(a.startswith("llama-cpp-python") for a in s))
+    llama = llama_build(plan(r))
     assert llama[1] == "CMAKE_ARGS=-DGGML_CUDA=on -DCMAKE_CUDA_ARCHITECTURES=121"
     assert plan(r)[-1][-1] == "CUDA"
 
@@ -100,6 +105,66 @@ def test_explicit_cuda_arch_and_native():
     assert "CMAKE_ARGS=-DGGML_CUDA=on -DCMAKE_CUDA_ARCHITECTURES=89" in r.stdout.replace("\\ ", " ")
     r = script("install.sh", "--backend", "cuda", "--cuda-arch", "native", "--dry-run")
     assert "CMAKE_CUDA_ARCHITECTURES" not in r.stdout
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_cuda_builds_the_markov_patched_source(backend, tmp_path):
+    """CUDA venv installs build llama.cpp from the sdist with packaging/patch_markov_head.py applied; other
+    backends, and --no-markov-patch, install the requirement itself."""
+    env = {"TMPDIR": str(tmp_path)}
+    steps = plan(script("install.sh", "--backend", backend, "--dry-run", "--venv", "/tmp/v", env=env))
+    llama = llama_build(steps)
+    sdist = tmp_path / "dspark-chat-llama-sdist"
+    if backend != "cuda":
+        assert llama[-1].startswith("llama-cpp-python") and str(sdist) not in str(steps)
+        return
+    download = next(s for s in steps if "download" in s)
+    assert download[:4] == ["/tmp/v/bin/python", "-m", "pip", "download"] and "--no-binary" in download
+    assert download[download.index("-d") + 1] == str(sdist) and download[-1].startswith("llama-cpp-python")
+    patch = steps[steps.index(download) + 1]
+    assert patch == ["/tmp/v/bin/python", str(ROOT / "packaging" / "patched_sdist.py"), str(sdist)]
+    assert llama[-1] == str(sdist / "llama-cpp-python") and steps.index(llama) > steps.index(patch)
+    stock = plan(script("install.sh", "--backend", "cuda", "--no-markov-patch", "--dry-run", env=env))
+    assert llama_build(stock)[-1].startswith("llama-cpp-python") and not any("download" in s for s in stock)
+
+
+def _sdist_archive(folder: Path, dflash_source: str) -> Path:
+    """A tar.gz laid out like llama-cpp-python's sdist, with the given dflash.cpp."""
+    import tarfile
+
+    top = folder / "build" / "llama_cpp_python-0.3.36"
+    source = top / "vendor" / "llama.cpp" / "src" / "models" / "dflash.cpp"
+    source.parent.mkdir(parents=True)
+    source.write_text(dflash_source)
+    (top / "pyproject.toml").write_text("[project]\nname = 'llama_cpp_python'\n")
+    archive = folder / "dl" / "llama_cpp_python-0.3.36.tar.gz"
+    archive.parent.mkdir(parents=True)
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(top, arcname=top.name)
+    return archive.parent
+
+
+def test_patched_sdist_unpacks_and_patches_or_warns(tmp_path):
+    sys.path.insert(0, str(ROOT / "packaging"))
+    try:
+        import patch_markov_head
+    finally:
+        sys.path.pop(0)
+    original = "// top\n" + patch_markov_head.ORIGINAL_HEAD + " ... {\n" + patch_markov_head.ORIGINAL_BIAS + "}\n"
+    folder = _sdist_archive(tmp_path / "a", original)
+    run = lambda f: subprocess.run([sys.executable, str(ROOT / "packaging" / "patched_sdist.py"), str(f)],  # noqa
+                                   capture_output=True, text=True, timeout=60)
+    ok = run(folder)
+    source = folder / "llama-cpp-python"
+    assert ok.returncode == 0 and ok.stdout.strip() == str(source) and not ok.stderr
+    assert (source / "pyproject.toml").is_file()
+    assert patch_markov_head.MARK in (source / patch_markov_head.TARGET).read_text()
+    changed = _sdist_archive(tmp_path / "b", "// a dflash.cpp that changed upstream\n")
+    warned = run(changed)
+    assert warned.returncode == 0 and warned.stdout.strip() == str(changed / "llama-cpp-python")
+    assert "warning:" in warned.stderr and warned.stderr.count("\n") == 1
+    empty = run(tmp_path)
+    assert empty.returncode == 1 and "error:" in empty.stderr and "Traceback" not in empty.stderr
 
 
 def test_pipx_plan():

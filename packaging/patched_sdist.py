@@ -1,0 +1,64 @@
+"""Unpack the llama-cpp-python sdist that `pip download` left in a folder and apply the Markov head patch to it.
+
+install.sh builds CUDA installs from this source (packaging/patch_markov_head.py: on an H100 it halved a DSpark
+block position's cost, docs/benchmarks.md run L). The source lands in FOLDER/llama-cpp-python, whose path is
+printed. A llama-cpp-python whose dflash.cpp changed upstream is left unpatched with a one-line warning: the build
+goes on, only without the faster Markov head.
+
+    python packaging/patched_sdist.py FOLDER
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tarfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import patch_markov_head  # noqa: E402  (a sibling script, not a package)
+
+SOURCE = "llama-cpp-python"
+
+
+def unpack(folder: Path) -> Path:
+    """FOLDER's one llama_cpp_python-*.tar.gz, unpacked (its top folder stripped) into FOLDER/llama-cpp-python."""
+    archives = sorted(folder.glob("llama_cpp_python-*.tar.gz"))
+    if len(archives) != 1:
+        raise ValueError(f"expected one llama_cpp_python-*.tar.gz in {folder}, found {len(archives)}")
+    dest = folder / SOURCE
+    shutil.rmtree(dest, ignore_errors=True)
+    with tarfile.open(archives[0]) as tar:
+        members = []
+        for m in tar.getmembers():
+            parts = Path(m.name).parts
+            if len(parts) < 2 or ".." in parts or m.issym() or m.islnk():
+                continue  # the top folder itself, and nothing that could point outside dest
+            m.name = str(Path(*parts[1:]))
+            members.append(m)
+        # the "data" filter where this Python has it (3.12+ warns without a filter)
+        safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+        tar.extractall(dest, members=members, **safe)
+    return dest
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print("usage: python packaging/patched_sdist.py FOLDER", file=sys.stderr)
+        return 2
+    try:
+        source = unpack(Path(argv[0]))
+    except (ValueError, OSError, tarfile.TarError) as exc:
+        print(f"patched_sdist: error: {exc}", file=sys.stderr)
+        return 1
+    try:
+        patch_markov_head.patch(source)
+    except (ValueError, OSError) as exc:
+        print(f"patched_sdist: warning: {exc}", file=sys.stderr)
+    print(source)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
