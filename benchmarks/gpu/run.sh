@@ -36,8 +36,9 @@
 #                                             does a change of batch size cost? (gpu_shape_change.py)
 #   benchmarks/gpu/run.sh drafters CARRY WORK OUTDIR
 #                                             where a drafting round's time goes (gpu_drafter_costs.py)
-#   benchmarks/gpu/run.sh probe CARRY WORK OUTDIR        the DSpark pair at alpha 0 traced round by round, then
-#                                             REPS processes of DSpark rows (no tests)
+#   benchmarks/gpu/run.sh probe CARRY WORK OUTDIR [SMOLLM_GGUF]
+#                                             the DSpark pair at alpha 0 traced round by round, then REPS
+#                                             processes of rows of KINDS (default dspark); tests with SMOLLM_GGUF
 #   benchmarks/gpu/run.sh markov CARRY WORK OUTDIR SMOLLM_GGUF
 #                                             a build with LLAMA_PATCH=markov against its stock Markov product
 #                                             (DSPARK_MARKOV_PAD=0): the drafter's block by size both ways
@@ -280,22 +281,24 @@ markov)
     echo ALL-DONE >> "$work/bench.log"
     ;;
 probe)
-    # no tests: the DSpark pair at alpha 0 traced round by round (benchmarks/gpu_probe_trace.py: where a probe's
-    # milliseconds go, OUTDIR/probe-trace.json), then REPS (default 3) processes of DSpark rows at ALPHAS
-    # (OUTDIR/probe-rows-N)
-    out=$4
+    # the DSpark pair at alpha 0 traced round by round (benchmarks/gpu_probe_trace.py: where a probe's
+    # milliseconds go, OUTDIR/probe-trace.json), then REPS (default 3) processes of rows of KINDS (default dspark)
+    # at ALPHAS beside llama.cpp's (OUTDIR/probe-rows-N); with SMOLLM_GGUF the lossless tests first (while the
+    # files are quantized)
+    out=$4; smollm=${5:-}
     while ! grep -q "BUILD-OK" "$work/build.log"; do
         if grep -q "Error\|error:" "$work/build.log"; then echo "build failed"; tail -30 "$work/build.log"; exit 1; fi
         sleep 5
     done
-    quantize_files
+    if [ -n "$smollm" ]; then tests_while_quantizing "$smollm"; else quantize_files; fi
     mkdir -p "$out"
     ( eval "$(exports)"; cd "$work/src"
       python3 -m benchmarks.gpu_probe_trace --folder "$work/files" --alpha 0 --runs 5 --out "$out/probe-trace.json" \
           || true ) > "$work/trace.log" 2>&1
     for rep in $(seq "${REPS:-3}"); do
-        timeout 400 "$0" bench "$carry" "$work" "$out/probe-rows-$rep" --kinds dspark --alphas ${ALPHAS:-0 0.8 0.9} \
-            --no-curve --budget-s 0 || true
+        # shellcheck disable=SC2086  # KINDS and ALPHAS are lists
+        timeout 580 "$0" bench "$carry" "$work" "$out/probe-rows-$rep" --kinds ${KINDS:-dspark} \
+            --alphas ${ALPHAS:-0 0.8 0.9} --no-curve --budget-s 0 || true
     done
     echo ALL-DONE >> "$work/bench.log"
     ;;
