@@ -26,6 +26,7 @@ from dspark_chat.engine.pair import Pair, PairOptions
 
 CONTEXT_CALLS = ("decode", "submit", "result", "decode_embeddings", "clear", "remove_from")
 DRAFTER_CALLS = ("draft", "launch", "observe_target", "abandon")
+SLOW_CALL_MS = 5.0  # a round with any call this slow is traced even without a draft (a launch for the next round)
 
 
 class CallClock:
@@ -75,23 +76,25 @@ def trace(target: str, drafter: str, prompt: list[int], max_tokens: int, runs: i
         out = []
         for run in range(runs):
             rounds = []
-            prev = None
+            before = (0.0, 0.0)  # the generation's draft and verify seconds before this round
+            n_round = 0
             clock.take()
-            done, steps = None, []
+            done = None
             for ev in session.generate(prompt, GenerateParams(max_tokens, GREEDY)):
                 calls = clock.take()
                 if not hasattr(ev, "drafted"):
                     done = ev
                     break
                 st = ev.stats
-                draft_ms = 1e3 * (st.draft_s - (prev.draft_s if prev else 0.0))
-                verify_ms = 1e3 * (st.verify_s - (prev.verify_s if prev else 0.0))
-                if ev.drafted or any(k.startswith("switch") for k in calls) or draft_ms > 1.0:
-                    rounds.append({"round": len(steps), "drafted": ev.drafted, "verified": ev.verified,
+                draft_ms, verify_ms = 1e3 * (st.draft_s - before[0]), 1e3 * (st.verify_s - before[1])
+                # rounds that drafted, switched the copy, or spent a millisecond somewhere unusual
+                if (ev.drafted or draft_ms > 1.0 or any(k.startswith("switch") for k in calls)
+                        or max(calls.values(), default=0.0) > SLOW_CALL_MS):
+                    rounds.append({"round": n_round, "drafted": ev.drafted, "verified": ev.verified,
                                    "accepted": ev.accepted, "draft_ms": round(draft_ms, 3),
                                    "verify_ms": round(verify_ms, 3), "calls_ms": calls})
-                steps.append(ev)
-                prev = _Snap(st.draft_s, st.verify_s)
+                n_round += 1
+                before = (st.draft_s, st.verify_s)
             run_row = {
                 "run": run, "tokens_per_s": done.stats.tokens_per_s, "rounds": done.stats.rounds,
                 "scheduler": {"probe_wait": sched._probe_wait(), "since_spec": sched._since_spec,
@@ -107,12 +110,7 @@ def trace(target: str, drafter: str, prompt: list[int], max_tokens: int, runs: i
         return {"runs": out}
 
 
-class _Snap:
-    def __init__(self, draft_s, verify_s):
-        self.draft_s, self.verify_s = draft_s, verify_s
-
-
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     a = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     a.add_argument("--folder", required=True, type=Path, help="the files of benchmarks.gpu_files")
     a.add_argument("--alpha", type=float, default=0.0)
@@ -121,7 +119,7 @@ def main() -> int:
     a.add_argument("--n-gpu-layers", type=int, default=99)
     a.add_argument("--ctx", type=int, default=4096)
     a.add_argument("--out", type=Path)
-    args = a.parse_args()
+    args = a.parse_args(argv)
     manifest = json.loads((args.folder / "manifest.json").read_text())
     target = manifest["target"]
     drafter = manifest["dspark_drafters"][tag(args.alpha)]

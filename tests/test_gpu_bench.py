@@ -117,3 +117,25 @@ def test_block_parts_times_each_variant_of_a_tiny_drafter(tmp_path):
                                  "--variants", "dspark", "--out", str(out)]) == 0
     one = json.loads(out.read_text())
     assert set(one["variants"]) == {"dspark"} and "ms_per_position_by_part" not in one
+
+
+def test_probe_trace_times_each_call_of_a_tiny_pair(tmp_path):
+    """benchmarks/gpu_probe_trace.py: rounds that drafted or switched the target's feature copy, with every
+    llama.cpp call of both contexts timed, and the scheduler's state after each generation."""
+    from benchmarks import gpu_probe_trace
+
+    files = tmp_path / "files"
+    gpu_files.main(["--folder", str(files), "--shape", "tiny", "--alphas", "0"])
+    out = tmp_path / "trace.json"
+    assert gpu_probe_trace.main(["--folder", str(files), "--alpha", "0", "--runs", "2", "--max-tokens", "40",
+                                 "--n-gpu-layers", "0", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["drafter"] == "chain-dspark-a000.gguf" and len(result["runs"]) == 2
+    first = result["runs"][0]
+    assert first["rounds"] == 40 and set(first["scheduler"]) >= {"probe_wait", "switch_cost_ms", "copy_share"}
+    traced = [r for run in result["runs"] for r in run["traced_rounds"]]
+    assert all("target.decode" in r["calls_ms"] for r in traced)
+    assert all("dspark.draft" in r["calls_ms"] for r in traced if r["drafted"])
+    switches = [r for r in traced if "switch.set" in r["calls_ms"]]
+    assert all(("switch.to_on" in r["calls_ms"]) != ("switch.to_off" in r["calls_ms"]) for r in switches)
+
