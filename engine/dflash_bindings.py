@@ -180,9 +180,14 @@ def set_nextn_output(ctx_ptr, on: bool, masked: bool = True) -> None:
     _fn("set_embeddings_nextn")(ctx_ptr, on, masked)
 
 
+# A llama.cpp built with packaging/patch_markov_head.py writes each DSpark position's chained draft into its
+# confidence row: [confidence, draft, GRAPH_TOKENS_MARK, 0, ...] (a stock build repeats the confidence).
+GRAPH_TOKENS_MARK = -12345.0
+
+
 class NextnOutput:
     """The extra per-token output of a context's last decode (DSpark: the confidence head, broadcast over a row of
-    the model's width), as views on llama.cpp's buffer."""
+    the model's width, or with the drafts beside it: see GRAPH_TOKENS_MARK), as views on llama.cpp's buffer."""
 
     def __init__(self, ctx_ptr, width: int, max_rows: int):
         self._ctx = ctx_ptr

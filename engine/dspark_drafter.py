@@ -245,6 +245,7 @@ class DSparkDrafter:
         self._launched: _Block | None = None  # a block launched ahead of its round (see launch)
         self.pipelined = pipelined  # the session launches blocks ahead (PairOptions.pipelined_drafting)
         self.launched_collected = 0  # counted for tests and the benchmark
+        self.graph_tokens = 0  # blocks whose drafts came from the graph (a patched llama.cpp), counted for tests
         self.launched_abandoned = 0
         self.fixed_shapes = fixed_shapes  # see the module's docstring
         self.inject_rows = min(ctx.n_batch, spec.max_drafts + 1)  # a verify keeps at most max_drafts + 1 positions
@@ -420,12 +421,17 @@ class DSparkDrafter:
         rows = self.ctx.result()[first : first + k]
         chosen = None
         if self.spec.has_confidence:
-            conf = self._nextn.rows(n_block)[first : first + k, 0]
-            conf = conf.astype(np.float64)
+            head = self._nextn.rows(n_block)[first : first + k]
+            conf = head[:, 0].astype(np.float64)
             # the confidence head already says how many drafts the gate keeps: only those rows need an argmax over
-            # the vocabulary (0.09-0.19 ms a row on an H100's host, docs/benchmarks.md run F)
+            # the vocabulary (0.09-0.19 ms a row on an H100's host, docs/benchmarks.md run F), and none where the
+            # patched graph hands out the argmaxes it chained (see native.GRAPH_TOKENS_MARK)
             chosen = gate.choose(conf, ahead + time.perf_counter() - t0)
-            tokens = rows[:chosen].argmax(axis=1)
+            if head[0, 2] == native.GRAPH_TOKENS_MARK:
+                tokens = head[:chosen, 1].astype(np.int64)
+                self.graph_tokens += 1
+            else:
+                tokens = rows[:chosen].argmax(axis=1)
         else:
             peaks = [self._peak(row) for row in rows]
             tokens = np.array([x for x, _ in peaks], dtype=np.int64)
