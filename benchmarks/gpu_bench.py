@@ -209,6 +209,7 @@ def python_row(target: str, drafter: str | None, prompt: list[int], max_tokens: 
             row["pipelined"] = drafter_obj.pipelined  # blocks launched ahead of their round (launch-ahead)
             row["launched_ahead_collected"] = drafter_obj.launched_collected
             row["launched_ahead_abandoned"] = drafter_obj.launched_abandoned
+            row["graph_tokens_blocks"] = drafter_obj.graph_tokens  # drafts read from a patched graph (no argmax)
         elif row["mode"] == "model":
             row["drafter_ms_per_token"] = 1e3 * drafter_obj.cost(1)
             row["drafter_ms_shape_change"] = 1e3 * drafter_obj.cost.shape_change
