@@ -150,7 +150,7 @@ def test_patched_sdist_unpacks_and_patches_or_warns(tmp_path):
         import patch_markov_head
     finally:
         sys.path.pop(0)
-    original = "// top\n" + patch_markov_head.ORIGINAL_HEAD + " ... {\n" + patch_markov_head.ORIGINAL_BIAS + "}\n"
+    original = "// top\n" + "// ...\n".join(text for text, _ in patch_markov_head.EDITS) + "}\n"
     folder = _sdist_archive(tmp_path / "a", original)
     run = lambda f: subprocess.run([sys.executable, str(ROOT / "packaging" / "patched_sdist.py"), str(f)],  # noqa
                                    capture_output=True, text=True, timeout=60)
