@@ -69,13 +69,18 @@ exports() {
     echo "export PYTHONUNBUFFERED=1"
 }
 
-# once llama.cpp is built: the lossless tests on the GPU (WORK/tests.log) while the CPU quantizes the files;
-# returns when both are done (nothing else may use the GPU while rows are timed)
-tests_while_quantizing() {
+# returns once llama.cpp is built (ends the mode if the build failed)
+wait_for_build() {
     while ! grep -q "BUILD-OK" "$work/build.log"; do
         if grep -q "Error\|error:" "$work/build.log"; then echo "build failed"; tail -30 "$work/build.log"; exit 1; fi
         sleep 5
     done
+}
+
+# once llama.cpp is built: the lossless tests on the GPU (WORK/tests.log) while the CPU quantizes the files;
+# returns when both are done (nothing else may use the GPU while rows are timed)
+tests_while_quantizing() {
+    wait_for_build
     (
         for _ in $(seq 60); do [ -s "$1" ] && break; sleep 5; done
         timeout "${TESTS_TIMEOUT:-400}" "$0" tests "$carry" "$work" "$1" -q -rf --tb=line --maxfail=10 \
@@ -227,10 +232,7 @@ parts)
     # which part of a DSpark block costs what per position (benchmarks/gpu_block_parts.py writes its four variant
     # drafters, 30 s, then times them), with CUDA graphs and without; setup with SKIP_FILES=1 writes nothing else
     out=$4; mkdir -p "$out"
-    while ! grep -q "BUILD-OK" "$work/build.log"; do
-        if grep -q "Error\|error:" "$work/build.log"; then echo "build failed"; tail -30 "$work/build.log"; exit 1; fi
-        sleep 5
-    done
+    wait_for_build
     ( eval "$(exports)"; cd "$work/src"
       python3 -m benchmarks.gpu_block_parts --folder "$work/parts" --out "$out/block_parts.json" || true
       GGML_CUDA_DISABLE_GRAPHS=1 python3 -m benchmarks.gpu_block_parts --folder "$work/parts" \
@@ -286,11 +288,7 @@ probe)
     # at ALPHAS beside llama.cpp's (OUTDIR/probe-rows-N); with SMOLLM_GGUF the lossless tests first (while the
     # files are quantized)
     out=$4; smollm=${5:-}
-    while ! grep -q "BUILD-OK" "$work/build.log"; do
-        if grep -q "Error\|error:" "$work/build.log"; then echo "build failed"; tail -30 "$work/build.log"; exit 1; fi
-        sleep 5
-    done
-    if [ -n "$smollm" ]; then tests_while_quantizing "$smollm"; else quantize_files; fi
+    if [ -n "$smollm" ]; then tests_while_quantizing "$smollm"; else wait_for_build; quantize_files; fi
     mkdir -p "$out"
     ( eval "$(exports)"; cd "$work/src"
       python3 -m benchmarks.gpu_probe_trace --folder "$work/files" --alpha 0 --runs 5 --out "$out/probe-trace.json" \
