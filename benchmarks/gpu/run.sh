@@ -38,7 +38,8 @@
 #                                             where a drafting round's time goes (gpu_drafter_costs.py)
 #   benchmarks/gpu/run.sh probe CARRY WORK OUTDIR [SMOLLM_GGUF]
 #                                             the DSpark pair at alpha 0 traced round by round, then REPS
-#                                             processes of rows of KINDS (default dspark); tests with SMOLLM_GGUF
+#                                             processes of rows of KINDS (default dspark); tests with SMOLLM_GGUF;
+#                                             STOCK_TOKEN_REPS="2" runs process 2 with DSPARK_GRAPH_TOKENS=0
 #   benchmarks/gpu/run.sh markov CARRY WORK OUTDIR SMOLLM_GGUF
 #                                             a build with LLAMA_PATCH=markov against its stock Markov product
 #                                             (DSPARK_MARKOV_PAD=0): the drafter's block by size both ways
@@ -294,8 +295,12 @@ probe)
       python3 -m benchmarks.gpu_probe_trace --folder "$work/files" --alpha 0 --runs 5 --out "$out/probe-trace.json" \
           || true ) > "$work/trace.log" 2>&1
     for rep in $(seq "${REPS:-3}"); do
+        # the processes named in STOCK_TOKEN_REPS read the drafts on the host (DSPARK_GRAPH_TOKENS=0): the A/B of
+        # the patched graph's chained drafts
+        gt=1; dir="$out/probe-rows-$rep"
+        case " ${STOCK_TOKEN_REPS:-} " in *" $rep "*) gt=0; dir="$dir-host-tokens" ;; esac
         # shellcheck disable=SC2086  # KINDS and ALPHAS are lists
-        timeout 580 "$0" bench "$carry" "$work" "$out/probe-rows-$rep" --kinds ${KINDS:-dspark} \
+        DSPARK_GRAPH_TOKENS=$gt timeout 580 "$0" bench "$carry" "$work" "$dir" --kinds ${KINDS:-dspark} \
             --alphas ${ALPHAS:-0 0.8 0.9} --no-curve --budget-s 0 || true
     done
     echo ALL-DONE >> "$work/bench.log"
