@@ -1,9 +1,10 @@
-"""Unpack the llama-cpp-python sdist that `pip download` left in a folder and apply the Markov head patch to it.
+"""Unpack the llama-cpp-python sdist that `pip download` left in a folder and apply the DSpark patches to it.
 
-install.sh builds CUDA installs from this source (packaging/patch_markov_head.py: on an H100 it halved a DSpark
-block position's cost, docs/benchmarks.md run L). The source lands in FOLDER/llama-cpp-python, whose path is
-printed. A llama-cpp-python whose dflash.cpp changed upstream is left unpatched with a one-line warning: the build
-goes on, only without the faster Markov head.
+install.sh builds CUDA installs from this source: packaging/patch_markov_head.py (on an H100 it halved a DSpark
+block position's cost, docs/benchmarks.md run L) and packaging/patch_feature_switch.py (a switch of the target's
+feature copy without re-planning all graph memory). The source lands in FOLDER/llama-cpp-python, whose path is
+printed. A patch whose file changed upstream is left out with a one-line warning: the build goes on, only without
+that speed-up.
 
     python packaging/patched_sdist.py FOLDER
 """
@@ -16,7 +17,8 @@ import tarfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import patch_markov_head  # noqa: E402  (a sibling script, not a package)
+import patch_feature_switch  # noqa: E402  (sibling scripts, not a package)
+import patch_markov_head  # noqa: E402
 
 SOURCE = "llama-cpp-python"
 
@@ -52,10 +54,11 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError, tarfile.TarError) as exc:
         print(f"patched_sdist: error: {exc}", file=sys.stderr)
         return 1
-    try:
-        patch_markov_head.patch(source)
-    except (ValueError, OSError) as exc:
-        print(f"patched_sdist: warning: {exc}", file=sys.stderr)
+    for patch in (patch_markov_head.patch, patch_feature_switch.patch):
+        try:
+            patch(source)
+        except (ValueError, OSError) as exc:
+            print(f"patched_sdist: warning: {exc}", file=sys.stderr)
     print(source)
     return 0
 

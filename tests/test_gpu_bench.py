@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 
-from benchmarks import gpu_bench, gpu_block_parts, gpu_drafter_costs, gpu_files, gpu_host_profile, gpu_overlap, gpu_shape_change
+from benchmarks import (gpu_bench, gpu_block_parts, gpu_drafter_costs, gpu_files, gpu_host_profile, gpu_overlap,
+                        gpu_shape_change, gpu_switch_cost)
 
 ROW_FIELDS = ("alpha", "drafter_kind", "plain_tps", "dspark_tps", "llamacpp_tps", "acceptance_rate",
               "mean_accepted_len", "python_ms_per_round", "scheduler_verified_k", "identical_to_plain")
@@ -140,3 +141,13 @@ def test_probe_trace_times_each_call_of_a_tiny_pair(tmp_path):
     switches = [r for r in traced if "switch.set" in r["calls_ms"]]
     assert all(("switch.to_on" in r["calls_ms"]) != ("switch.to_off" in r["calls_ms"]) for r in switches)
 
+
+
+def test_switch_cost_probe_times_the_decodes_around_a_switch(tmp_path):
+    files = tmp_path / "files"
+    gpu_files.main(["--folder", str(files), "--shape", "tiny", "--alphas", "0"])
+    out = tmp_path / "switch.json"
+    assert gpu_switch_cost.main(["--folder", str(files), "--n-gpu-layers", "0", "--out", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert set(res["median_ms"]) == {"steady_off", "steady_on", "first_after_switch", "second_after_switch"}
+    assert res["layers"] and all(t > 0 for t in res["median_ms"].values()) and "switch_extra_ms" in res

@@ -128,14 +128,15 @@ def test_cuda_builds_the_markov_patched_source(backend, tmp_path):
     assert llama_build(stock)[-1].startswith("llama-cpp-python") and not any("download" in s for s in stock)
 
 
-def _sdist_archive(folder: Path, dflash_source: str) -> Path:
-    """A tar.gz laid out like llama-cpp-python's sdist, with the given dflash.cpp."""
+def _sdist_archive(folder: Path, dflash_source: str, context_source: str) -> Path:
+    """A tar.gz laid out like llama-cpp-python's sdist, with the given dflash.cpp and llama-context.cpp."""
     import tarfile
 
     top = folder / "build" / "llama_cpp_python-0.3.36"
     source = top / "vendor" / "llama.cpp" / "src" / "models" / "dflash.cpp"
     source.parent.mkdir(parents=True)
     source.write_text(dflash_source)
+    (source.parent.parent / "llama-context.cpp").write_text(context_source)
     (top / "pyproject.toml").write_text("[project]\nname = 'llama_cpp_python'\n")
     archive = folder / "dl" / "llama_cpp_python-0.3.36.tar.gz"
     archive.parent.mkdir(parents=True)
@@ -147,11 +148,13 @@ def _sdist_archive(folder: Path, dflash_source: str) -> Path:
 def test_patched_sdist_unpacks_and_patches_or_warns(tmp_path):
     sys.path.insert(0, str(ROOT / "packaging"))
     try:
+        import patch_feature_switch
         import patch_markov_head
     finally:
         sys.path.pop(0)
     original = "// top\n" + "// ...\n".join(text for text, _ in patch_markov_head.EDITS) + "}\n"
-    folder = _sdist_archive(tmp_path / "a", original)
+    context = "// top\n" + patch_feature_switch.ORIGINAL
+    folder = _sdist_archive(tmp_path / "a", original, context)
     run = lambda f: subprocess.run([sys.executable, str(ROOT / "packaging" / "patched_sdist.py"), str(f)],  # noqa
                                    capture_output=True, text=True, timeout=60)
     ok = run(folder)
@@ -159,10 +162,14 @@ def test_patched_sdist_unpacks_and_patches_or_warns(tmp_path):
     assert ok.returncode == 0 and ok.stdout.strip() == str(source) and not ok.stderr
     assert (source / "pyproject.toml").is_file()
     assert patch_markov_head.MARK in (source / patch_markov_head.TARGET).read_text()
-    changed = _sdist_archive(tmp_path / "b", "// a dflash.cpp that changed upstream\n")
+    assert patch_feature_switch.MARK in (source / patch_feature_switch.TARGET).read_text()
+    # a patch whose file changed upstream is left out with one warning line; the other still applies
+    changed = _sdist_archive(tmp_path / "b", "// a dflash.cpp that changed upstream\n", context)
     warned = run(changed)
     assert warned.returncode == 0 and warned.stdout.strip() == str(changed / "llama-cpp-python")
-    assert "warning:" in warned.stderr and warned.stderr.count("\n") == 1
+    assert "warning:" in warned.stderr and warned.stderr.count("\n") == 1 and "Markov" in warned.stderr
+    patched = changed / "llama-cpp-python" / patch_feature_switch.TARGET
+    assert patch_feature_switch.MARK in patched.read_text()
     empty = run(tmp_path)
     assert empty.returncode == 1 and "error:" in empty.stderr and "Traceback" not in empty.stderr
 

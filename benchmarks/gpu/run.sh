@@ -114,12 +114,16 @@ setup)
     python3 -m pip install -q --no-index --no-deps --no-compile --target "$work/site" "$carry"/*.whl
     ln -sfn "$build/bin" "$sdist_dir/llama_cpp/lib"
     # LLAMA_PATCH=1: llama.cpp with one CUDA graph per batch shape (packaging/patch_llama.py); =markov: DSpark's
-    # Markov bias as a batched product (packaging/patch_markov_head.py); =all: both
+    # Markov bias as a batched product (packaging/patch_markov_head.py); =switch: a cheap switch of the target's
+    # feature copy (packaging/patch_feature_switch.py); =dspark: markov and switch (what install.sh builds); =all
     case "${LLAMA_PATCH:-0}" in
         1|all) python3 "$work/src/packaging/patch_llama.py" "$sdist_dir" ;;
     esac
     case "${LLAMA_PATCH:-0}" in
-        markov|all) python3 "$work/src/packaging/patch_markov_head.py" "$sdist_dir" ;;
+        markov|dspark|all) python3 "$work/src/packaging/patch_markov_head.py" "$sdist_dir" ;;
+    esac
+    case "${LLAMA_PATCH:-0}" in
+        switch|dspark|all) python3 "$work/src/packaging/patch_feature_switch.py" "$sdist_dir" ;;
     esac
     # both in sessions of their own: they outlive this command while the machine stays warm
     setsid nohup "$0" _build "$carry" "$work" > "$work/build.log" 2>&1 < /dev/null &
@@ -332,10 +336,12 @@ tests)
     smollm=$(realpath "$4"); shift 4
     eval "$(exports)"
     cd "$work/src"
-    # a Markov-patched build (LLAMA_PATCH=markov) also checks the padded product's drafts (tests/test_markov_patch.py)
-    patched=""; grep -q "dspark-chat: the Markov bias" "$sdist_dir/vendor/llama.cpp/src/models/dflash.cpp" && patched="$build/bin"
+    # a patched build (LLAMA_PATCH=markov, switch, dspark) also runs tests/test_markov_patch.py and
+    # tests/test_feature_switch_patch.py, each where its patch is in the build
+    markov=""; grep -q "dspark-chat:" "$sdist_dir/vendor/llama.cpp/src/models/dflash.cpp" && markov="$build/bin"
+    switch=""; grep -q "dspark-chat:" "$sdist_dir/vendor/llama.cpp/src/llama-context.cpp" && switch="$build/bin"
     DSPARK_TEST_GPU_LAYERS=99 DSPARK_TEST_SMOLLM="$smollm" DSPARK_TEST_MODELS="$work/test-models" \
-        DSPARK_TEST_PATCHED_LIB="$patched" python3 -m pytest -p no:cacheprovider "$@"
+        DSPARK_TEST_PATCHED_LIB="$markov" DSPARK_TEST_SWITCH_LIB="$switch" python3 -m pytest -p no:cacheprovider "$@"
     ;;
 *)
     echo "usage: $0 setup|env|bench|all|full|repeat|steady|parts|markov|probe|quick|pershape|overlap|shape|drafters|host|tests CARRY WORK [OUTDIR args...]" >&2; exit 2 ;;
