@@ -8,9 +8,10 @@
 #   packaging/install.sh --pipx                  # into pipx (dspark-chat on PATH) instead of a venv
 #   packaging/install.sh --dry-run ...           # print every command, run none
 #
-# CUDA builds into a venv compile llama.cpp with packaging/patch_markov_head.py applied (DSpark's Markov head as a
-# batched product: a block position 0.24 -> 0.09 ms on an H100, docs/benchmarks.md run L); --no-markov-patch
-# builds the stock source.
+# CUDA builds into a venv compile llama.cpp with the DSpark patches applied (packaging/patched_sdist.py):
+# patch_markov_head.py (DSpark's Markov head as a batched product: a block position 0.24 -> 0.09 ms on an H100,
+# docs/benchmarks.md run L) and patch_feature_switch.py (switching the target's feature copy rebuilds one graph
+# instead of re-planning all graph memory); --no-markov-patch builds the stock source.
 #
 # GPU builds bypass pip's wheel cache (--no-cache-dir): the cache keys wheels by source, not by CMAKE_ARGS, and
 # would hand back a CPU build. So the cache only ever holds CPU builds. docs/install.md explains each path.
@@ -31,7 +32,7 @@ options:
   --python PY      the Python to use (default python3)
   --from SPEC      what to install: a path, a wheel or a requirement (default this repository)
   --no-verify      skip the `dspark-chat doctor` check at the end
-  --no-markov-patch  CUDA: build llama.cpp's stock source (default: with packaging/patch_markov_head.py)
+  --no-markov-patch  CUDA: build llama.cpp's stock source (default: with the DSpark patches, see above)
   --dry-run        print the commands, run nothing
 EOF
 }
