@@ -220,8 +220,10 @@ class Scheduler:
         self._hopeless = not ceiling.max() > plain
         if not self._hopeless and self._probe_due():
             return min(k_limit, PROBE_DRAFTS)
-        # nothing this verdict rests on changes before the next probe or drafting round (observe ends it early)
-        self._plain_plans = min(PLAN_RECHECK, self._probe_wait() - self._since_spec - 1)
+        # nothing this verdict rests on changes before the next probe or drafting round (observe ends it early);
+        # a hopeless drafter gets no probe, so only the slow drifts bound it (its rounds since a draft pass any wait)
+        self._plain_plans = PLAN_RECHECK if self._hopeless else min(PLAN_RECHECK,
+                                                                     self._probe_wait() - self._since_spec - 1)
         return 0
 
     def _judge_drafting(self, planned_plain_rate: float) -> bool:
