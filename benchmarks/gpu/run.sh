@@ -39,7 +39,9 @@
 #   benchmarks/gpu/run.sh probe CARRY WORK OUTDIR [SMOLLM_GGUF]
 #                                             the DSpark pair at alpha 0 traced round by round, then REPS
 #                                             processes of rows of KINDS (default dspark); tests with SMOLLM_GGUF;
-#                                             STOCK_TOKEN_REPS="2" runs process 2 with DSPARK_GRAPH_TOKENS=0
+#                                             STOCK_TOKEN_REPS="2" runs process 2 with DSPARK_GRAPH_TOKENS=0,
+#                                             STOCK_SWITCH_REPS likewise DSPARK_CHEAP_FEATURE_SWITCH=0; a build
+#                                             with the feature-switch patch first times a switch both ways
 #   benchmarks/gpu/run.sh markov CARRY WORK OUTDIR SMOLLM_GGUF
 #                                             a build with LLAMA_PATCH=markov against its stock Markov product
 #                                             (DSPARK_MARKOV_PAD=0): the drafter's block by size both ways
@@ -295,16 +297,26 @@ probe)
     out=$4; smollm=${5:-}
     if [ -n "$smollm" ]; then tests_while_quantizing "$smollm"; else wait_for_build; quantize_files; fi
     mkdir -p "$out"
+    # a build with the feature-switch patch: the decodes around a switch, patched and stock (OUTDIR/switch-{1,0}.json)
+    if grep -q "dspark-chat:" "$sdist_dir/vendor/llama.cpp/src/llama-context.cpp"; then
+        for v in 1 0; do
+            ( eval "$(exports)"; cd "$work/src"
+              DSPARK_CHEAP_FEATURE_SWITCH=$v python3 -m benchmarks.gpu_switch_cost --folder "$work/files" \
+                  --out "$out/switch-$v.json" || true ) >> "$work/trace.log" 2>&1
+        done
+    fi
     ( eval "$(exports)"; cd "$work/src"
       python3 -m benchmarks.gpu_probe_trace --folder "$work/files" --alpha 0 --runs 5 --out "$out/probe-trace.json" \
-          || true ) > "$work/trace.log" 2>&1
+          || true ) >> "$work/trace.log" 2>&1
     for rep in $(seq "${REPS:-3}"); do
-        # the processes named in STOCK_TOKEN_REPS read the drafts on the host (DSPARK_GRAPH_TOKENS=0): the A/B of
-        # the patched graph's chained drafts
-        gt=1; dir="$out/probe-rows-$rep"
+        # the processes named in STOCK_TOKEN_REPS read the drafts on the host (DSPARK_GRAPH_TOKENS=0: the A/B of
+        # the patched graph's chained drafts) and those in STOCK_SWITCH_REPS switch the feature copy with
+        # llama.cpp's full reserve (DSPARK_CHEAP_FEATURE_SWITCH=0)
+        gt=1; sw=1; dir="$out/probe-rows-$rep"
         case " ${STOCK_TOKEN_REPS:-} " in *" $rep "*) gt=0; dir="$dir-host-tokens" ;; esac
+        case " ${STOCK_SWITCH_REPS:-} " in *" $rep "*) sw=0; dir="$dir-stock-switch" ;; esac
         # shellcheck disable=SC2086  # KINDS and ALPHAS are lists
-        DSPARK_GRAPH_TOKENS=$gt timeout 580 "$0" bench "$carry" "$work" "$dir" --kinds ${KINDS:-dspark} \
+        DSPARK_GRAPH_TOKENS=$gt DSPARK_CHEAP_FEATURE_SWITCH=$sw timeout 580 "$0" bench "$carry" "$work" "$dir" --kinds ${KINDS:-dspark} \
             --alphas ${ALPHAS:-0 0.8 0.9} --no-curve --budget-s 0 || true
     done
     echo ALL-DONE >> "$work/bench.log"
