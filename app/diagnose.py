@@ -207,8 +207,10 @@ def _memory(device: dict) -> str:
 def _build_fix(backend: str) -> str:
     arch = nvidia_compute_capability() if backend == "cuda" else None
     known = backend if backend in ("cuda", "metal", "vulkan") else "cpu"
+    # install.sh also patches llama.cpp for faster DSpark drafting on CUDA (docs/install.md); pip alone cannot
+    extra = ", which also applies the DSpark patches" if known == "cuda" else ""
     return (f"rebuild llama-cpp-python for {backend}: {reinstall_command(known, arch)}"
-            f"  (or packaging/install.sh --backend {known}; docs/install.md)")
+            f"  (or packaging/install.sh --backend {known}{extra}; docs/install.md)")
 
 
 def _threads(report: Report, llama) -> None:

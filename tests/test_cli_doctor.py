@@ -95,6 +95,10 @@ def test_expected_backend():
     check = next(c for c in d["checks"] if c["name"] == "expected backend")
     assert check["status"] == "fail" and f"-DGGML_{missing.upper()}=on" in check["fix"]
     assert "--no-cache-dir" in check["fix"]
+    if "CUDA" not in d["backend"]["gpu_backends"]:  # a CUDA rebuild is pointed at install.sh's patched source
+        code, d = doctor_json("--expect-backend", "CUDA", "--no-load")
+        check = next(c for c in d["checks"] if c["name"] == "expected backend")
+        assert code == 1 and "install.sh --backend cuda, which also applies the DSpark patches" in check["fix"]
 
 
 def test_broken_llama_cpp_install_is_explained():
