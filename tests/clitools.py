@@ -83,3 +83,22 @@ def run_in_terminal(*args: str, env: dict | None = None, timeout: float = TIMEOU
             break
     os.close(primary)
     return proc.wait(timeout=max(1.0, deadline - time.monotonic())), out
+
+
+# -- packaging/'s Python scripts (a folder of scripts, not a package) --------------------------------------------
+
+def packaging_module(name: str):
+    """packaging/NAME.py imported as a module, for its constants and functions."""
+    import importlib
+
+    sys.path.insert(0, str(ROOT / "packaging"))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.pop(0)
+
+
+def run_packaging_script(name: str, *args) -> subprocess.CompletedProcess:
+    """packaging/NAME.py run as a user would: its own process, its exit code and one-line messages."""
+    return subprocess.run([sys.executable, str(ROOT / "packaging" / f"{name}.py"), *map(str, args)],
+                          capture_output=True, text=True, timeout=60)

@@ -17,18 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from .clitools import ROOT
+from .clitools import packaging_module, run_packaging_script
 
-sys.path.insert(0, str(ROOT / "packaging"))
-try:
-    import patch_feature_switch as patch_module
-finally:
-    sys.path.pop(0)
+patch_module = packaging_module("patch_feature_switch")
 
 
 def _run_patch(sdist: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "packaging" / "patch_feature_switch.py"), str(sdist)],
-                          capture_output=True, text=True, timeout=60)
+    return run_packaging_script("patch_feature_switch", sdist)
 
 
 def test_feature_switch_patch_applies_once_and_refuses_unknown_sources(tmp_path):

@@ -18,18 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from .clitools import ROOT
+from .clitools import packaging_module, run_packaging_script
 
-sys.path.insert(0, str(ROOT / "packaging"))
-try:
-    import patch_markov_head as patch_module
-finally:
-    sys.path.pop(0)
+patch_module = packaging_module("patch_markov_head")
 
 
 def _run_patch(sdist: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "packaging" / "patch_markov_head.py"), str(sdist)],
-                          capture_output=True, text=True, timeout=60)
+    return run_packaging_script("patch_markov_head", sdist)
 
 
 def test_markov_patch_applies_once_and_refuses_unknown_sources(tmp_path):

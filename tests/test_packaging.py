@@ -19,7 +19,7 @@ import pytest
 
 from dspark_chat.app.diagnose import cmake_args, reinstall_command
 
-from .clitools import ROOT
+from .clitools import ROOT, packaging_module, run_packaging_script
 
 SCRIPTS = [ROOT / "packaging" / name for name in ("lib.sh", "install.sh", "wheelhouse.sh", "dev-test.sh")]
 SCRIPTS.append(ROOT / ".ci" / "run")
@@ -146,17 +146,12 @@ def _sdist_archive(folder: Path, dflash_source: str, context_source: str) -> Pat
 
 
 def test_patched_sdist_unpacks_and_patches_or_warns(tmp_path):
-    sys.path.insert(0, str(ROOT / "packaging"))
-    try:
-        import patch_feature_switch
-        import patch_markov_head
-    finally:
-        sys.path.pop(0)
+    patch_feature_switch = packaging_module("patch_feature_switch")
+    patch_markov_head = packaging_module("patch_markov_head")
     original = "// top\n" + "// ...\n".join(text for text, _ in patch_markov_head.EDITS) + "}\n"
     context = "// top\n" + patch_feature_switch.ORIGINAL
     folder = _sdist_archive(tmp_path / "a", original, context)
-    run = lambda f: subprocess.run([sys.executable, str(ROOT / "packaging" / "patched_sdist.py"), str(f)],  # noqa
-                                   capture_output=True, text=True, timeout=60)
+    run = lambda f: run_packaging_script("patched_sdist", f)  # noqa: E731
     ok = run(folder)
     source = folder / "llama-cpp-python"
     assert ok.returncode == 0 and ok.stdout.strip() == str(source) and not ok.stderr
@@ -260,16 +255,11 @@ def test_readme_opens_with_the_two_commands_ci_runs():
 
 
 def _patch_llama(sdist: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "packaging" / "patch_llama.py"), str(sdist)],
-                          capture_output=True, text=True, timeout=60)
+    return run_packaging_script("patch_llama", sdist)
 
 
 def test_cuda_graph_patch_applies_once_and_refuses_unknown_sources(tmp_path):
-    sys.path.insert(0, str(ROOT / "packaging"))
-    try:
-        import patch_llama
-    finally:
-        sys.path.pop(0)
+    patch_llama = packaging_module("patch_llama")
     source = tmp_path / "sdist" / patch_llama.TARGET
     source.parent.mkdir(parents=True)
     # the function as llama-cpp-python 0.3.36 vendors it, between neighbours the patch must leave alone
