@@ -25,8 +25,9 @@ PROBE_DRAFTS = 4
 # DSpark at alpha 0 ran at 0.93-0.97x plain, run H). After UNPAID_IN_A_ROW probes that would not have paid even
 # in steady drafting, probes are spaced so they cost at most PROBE_SHARE of plain decoding. (The running
 # acceptance is no guide here: gated drafters at alpha 0.8 looked hopeless to it, and stayed stopped.) A 2% share
-# read 0.966-0.977x plain at alpha 0 in 256-token windows on an H100 (run M: a probe landing in a window costs it
-# 2-5%); at 1% a probe comes about as often as at 2% once the feature switch is cheap (patch_feature_switch.py).
+# read 0.966-0.977x plain at alpha 0 in 256-token windows on an H100 (run M: each switch of the feature copy cost
+# a window about 2%, and a probe has two); at 1% a probe comes about as often as at 2% once the feature switch is
+# cheap (packaging/patch_feature_switch.py).
 PROBE_SHARE = 0.01
 UNPAID_IN_A_ROW = 2
 # Feature-reading drafters (native DSpark) make every target decode copy hidden states to the host. They are
