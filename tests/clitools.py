@@ -102,3 +102,25 @@ def run_packaging_script(name: str, *args) -> subprocess.CompletedProcess:
     """packaging/NAME.py run as a user would: its own process, its exit code and one-line messages."""
     return subprocess.run([sys.executable, str(ROOT / "packaging" / f"{name}.py"), *map(str, args)],
                           capture_output=True, text=True, timeout=60)
+
+
+def check_source_patch(name: str, folder: Path, body: str, changed_upstream: str) -> str:
+    """The contract every source patch keeps (packaging/sdist_patch.py), checked on a fake sdist in `folder`: the
+    patch applies to `body` once (a second run says so) and leaves the text around it alone; a file that changed
+    upstream, or a folder that is no sdist, gets one line and exit 1. Returns the patched text."""
+    module = packaging_module(name)
+    sdist = folder / "sdist"
+    source = sdist / module.TARGET
+    source.parent.mkdir(parents=True)
+    source.write_text("// before\n" + body + "// after\n")
+    first, second = run_packaging_script(name, sdist), run_packaging_script(name, sdist)
+    assert first.returncode == 0 and "patched" in first.stdout
+    assert second.returncode == 0 and "already patched" in second.stdout
+    text = source.read_text()
+    assert text.startswith("// before\n") and text.endswith("// after\n") and module.MARK in text
+    source.write_text(changed_upstream)
+    changed = run_packaging_script(name, sdist)
+    assert changed.returncode == 1 and changed.stderr.count("\n") == 1 and "does not apply" in changed.stderr
+    missing = run_packaging_script(name, folder / "nothing")
+    assert missing.returncode == 1 and "not a llama-cpp-python sdist" in missing.stderr
+    return text

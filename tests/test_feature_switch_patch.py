@@ -13,32 +13,17 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from .clitools import packaging_module, run_packaging_script
-
-patch_module = packaging_module("patch_feature_switch")
-
-
-def _run_patch(sdist: Path) -> subprocess.CompletedProcess:
-    return run_packaging_script("patch_feature_switch", sdist)
+from .clitools import check_source_patch, packaging_module
 
 
 def test_feature_switch_patch_applies_once_and_refuses_unknown_sources(tmp_path):
-    source = tmp_path / "sdist" / patch_module.TARGET
-    source.parent.mkdir(parents=True)
-    source.write_text("// before\nvoid f(uint32_t lid, bool enable) {\n" + patch_module.ORIGINAL + "// after\n")
-    first, second = _run_patch(tmp_path / "sdist"), _run_patch(tmp_path / "sdist")
-    assert first.returncode == 0 and "patched" in first.stdout
-    assert second.returncode == 0 and "already patched" in second.stdout
-    text = source.read_text()
-    assert text.startswith("// before\n") and text.endswith("// after\n")
+    original = packaging_module("patch_feature_switch").ORIGINAL
+    text = check_source_patch("patch_feature_switch", tmp_path, "void f(uint32_t lid, bool enable) {\n" + original,
+                              "void llama_context::set_embeddings_layer_inp() { /* changed upstream */ }\n")
     assert "gf_res_prev_active = nullptr" in text and text.count("sched_need_reserve = true") == 1
-    source.write_text("void llama_context::set_embeddings_layer_inp() { /* changed upstream */ }\n")
-    changed = _run_patch(tmp_path / "sdist")
-    assert changed.returncode == 1 and changed.stderr.count("\n") == 1 and "does not apply" in changed.stderr
 
 
 FEATURES = """

@@ -14,40 +14,24 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from .clitools import packaging_module, run_packaging_script
+from .clitools import check_source_patch, packaging_module
 
 patch_module = packaging_module("patch_markov_head")
 
 
-def _run_patch(sdist: Path) -> subprocess.CompletedProcess:
-    return run_packaging_script("patch_markov_head", sdist)
-
-
 def test_markov_patch_applies_once_and_refuses_unknown_sources(tmp_path):
-    source = tmp_path / "sdist" / patch_module.TARGET
-    source.parent.mkdir(parents=True)
     # the places as llama-cpp-python 0.3.36 vendors them, between neighbours the patch must leave alone
-    source.write_text("// before\n" + patch_module.ORIGINAL_HEAD + "...) {\n" + patch_module.ORIGINAL_SLOTS
-                      + "    // loop\n" + patch_module.ORIGINAL_BIAS + patch_module.ORIGINAL_CHAIN
-                      + patch_module.ORIGINAL_CONF_OUT + "// after\n")
-    first, second = _run_patch(tmp_path / "sdist"), _run_patch(tmp_path / "sdist")
-    assert first.returncode == 0 and "patched" in first.stdout
-    assert second.returncode == 0 and "already patched" in second.stdout
-    text = source.read_text()
-    assert text.startswith("// before\n") and text.endswith("// after\n")
+    body = (patch_module.ORIGINAL_HEAD + "...) {\n" + patch_module.ORIGINAL_SLOTS + "    // loop\n"
+            + patch_module.ORIGINAL_BIAS + patch_module.ORIGINAL_CHAIN + patch_module.ORIGINAL_CONF_OUT)
+    text = check_source_patch("patch_markov_head", tmp_path, body,
+                              patch_module.ORIGINAL_HEAD + "// a llama.cpp whose Markov head changed\n")
     assert patch_module.ORIGINAL_BIAS not in text and "ggml_pad(ctx0, w1_prev" in text
     assert text.count("static bool dspark_pad_markov_bias") == 1 and text.count("static bool dspark_graph_tokens") == 1
     assert patch_module.ORIGINAL_CHAIN not in text and text.count(patch_module.PATCHED_CONF_OUT) == 1
     assert text.count(patch_module.PATCHED_SLOTS) == 1
-    source.write_text(patch_module.ORIGINAL_HEAD + "// a llama.cpp whose Markov head changed\n")
-    changed = _run_patch(tmp_path / "sdist")
-    assert changed.returncode == 1 and changed.stderr.count("\n") == 1 and "does not apply" in changed.stderr
-    missing = _run_patch(tmp_path / "nothing")
-    assert missing.returncode == 1 and "not a llama-cpp-python sdist" in missing.stderr
 
 
 BLOCK = """

@@ -19,7 +19,7 @@ import pytest
 
 from dspark_chat.app.diagnose import cmake_args, reinstall_command
 
-from .clitools import ROOT, packaging_module, run_packaging_script
+from .clitools import ROOT, check_source_patch, packaging_module, run_packaging_script
 
 SCRIPTS = [ROOT / "packaging" / name for name in ("lib.sh", "install.sh", "wheelhouse.sh", "dev-test.sh")]
 SCRIPTS.append(ROOT / ".ci" / "run")
@@ -254,24 +254,8 @@ def test_readme_opens_with_the_two_commands_ci_runs():
     assert "exec bash packaging/dev-test.sh" in (ROOT / ".ci" / "run").read_text()
 
 
-def _patch_llama(sdist: Path) -> subprocess.CompletedProcess:
-    return run_packaging_script("patch_llama", sdist)
-
-
 def test_cuda_graph_patch_applies_once_and_refuses_unknown_sources(tmp_path):
-    patch_llama = packaging_module("patch_llama")
-    source = tmp_path / "sdist" / patch_llama.TARGET
-    source.parent.mkdir(parents=True)
+    original = packaging_module("patch_llama").ORIGINAL
     # the function as llama-cpp-python 0.3.36 vendors it, between neighbours the patch must leave alone
-    source.write_text("// before\n" + patch_llama.ORIGINAL + "// after\n")
-    first, second = _patch_llama(tmp_path / "sdist"), _patch_llama(tmp_path / "sdist")
-    assert first.returncode == 0 and "patched" in first.stdout
-    assert second.returncode == 0 and "already patched" in second.stdout
-    text = source.read_text()
-    assert text.startswith("// before\n") and text.endswith("// after\n") and text.count(patch_llama.MARK) == 1
-    assert patch_llama.ORIGINAL not in text
-    source.write_text("// a llama.cpp whose graph cache changed\n")
-    changed = _patch_llama(tmp_path / "sdist")
-    assert changed.returncode == 1 and changed.stderr.count("\n") == 1 and "does not apply" in changed.stderr
-    missing = _patch_llama(tmp_path / "nothing")
-    assert missing.returncode == 1 and "not a llama-cpp-python sdist" in missing.stderr
+    text = check_source_patch("patch_llama", tmp_path, original, "// a llama.cpp whose graph cache changed\n")
+    assert text.count(packaging_module("patch_llama").MARK) == 1 and original not in text
