@@ -88,6 +88,7 @@ tests_while_quantizing() {
         for _ in $(seq 60); do [ -s "$1" ] && break; sleep 5; done
         timeout "${TESTS_TIMEOUT:-400}" "$0" tests "$carry" "$work" "$1" -q -rf --tb=line --maxfail=10 \
             tests/test_lossless.py tests/test_sampling.py tests/test_dspark.py tests/test_markov_patch.py \
+            tests/test_feature_switch_patch.py \
             -k "not gemma and not without_layer_inputs" > "$work/tests.log" 2>&1 || true
         echo TESTS-DONE >> "$work/tests.log"
     ) &
