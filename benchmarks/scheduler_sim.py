@@ -9,7 +9,9 @@ A and E), a 1B drafter step of 1.4 ms, 0.3 ms of Python a round. A drafter that 
 drives it: each switch of the copy costs the next verify `switch` seconds and copying costs each verify 4%.
 tests/test_scheduler.py asserts on these simulations; this prints them:
 
-    python -m benchmarks.scheduler_sim [--rounds 600 2000] [--seeds 4]
+    python -m benchmarks.scheduler_sim [--rounds 600 2000] [--seeds 4] [--blocks]
+
+--blocks replays a native DSpark drafter instead (blocks in one decode, run N's costs), planned and forced.
 """
 
 from __future__ import annotations
@@ -94,11 +96,56 @@ def simulate(alpha: float, rounds: int, seed: int, bad_start: int = 0, switch: f
         verify += switch if switched else 0.0
         if n_max and drafting_rounds <= bad_start:
             verify += BAD_START_EXTRA
-        sched.observe(np.array(confs), k, m, verify, ROUND_PYTHON, sunk, switched)
+        sched.observe(np.array(confs), k, m, verify, ROUND_PYTHON, sunk, switched, copying if switch else None)
         seconds += sunk + verify + ROUND_PYTHON
         tokens += m + 1
         verified.append(k)
     return Simulated(tokens / seconds * (curve(1) + ROUND_PYTHON), verified, switches)
+
+
+# A native DSpark drafter on run N's H100 (docs/benchmarks.md): a block of n positions in one decode, its injection
+# included, and the host's work of a drafting round; its confidence head is near-certain either way (the synthetic
+# pairs' sigmoid(+-3)), and the copy of the target's features and its switches cost what run N measured.
+BLOCK_BASE, BLOCK_POSITION = 1.3 * MS, 0.1 * MS
+BLOCK_PYTHON, PLAIN_PYTHON = 0.5 * MS, 0.06 * MS
+BLOCK_SWITCH, BLOCK_COPY = 2.0 * MS, 0.027
+
+
+def simulate_blocks(alpha: float, rounds: int, seed: int, force: int = 0) -> Simulated:
+    """The scheduler driving a block drafter as Session does (plan with block=True, then choose); force: draft a
+    block of this size every round instead of the plan's (what drafting would make if it never stopped)."""
+    rng = np.random.default_rng(seed)
+
+    def block_cost(n: int) -> float:
+        return BLOCK_BASE + BLOCK_POSITION * n
+
+    curve = h100_curve()
+    sched = Scheduler(h100_curve(), block_cost, ScheduleConfig())
+    seconds = tokens = 0.0
+    switches = 0
+    copying = False
+    verified = []
+    for _ in range(rounds):
+        n = force or sched.plan(16, True)
+        right = [bool(rng.random() < alpha) for _ in range(n)]
+        confs = np.array([0.95 if hit else 0.05 for hit in right])
+        sunk = block_cost(n) if n else 0.0
+        k = sched.choose(confs, sunk) if n else 0
+        m = 0
+        while m < k and right[m]:
+            m += 1
+        switched = sched.drafting_soon(copying) != copying
+        if switched:
+            copying = not copying
+            switches += 1
+        verify = (curve(k + 1) + sched._shape_extra(k + 1)) * (1.0 + BLOCK_COPY if copying else 1.0)
+        verify += BLOCK_SWITCH if switched else 0.0
+        python = BLOCK_PYTHON if n else PLAIN_PYTHON
+        sched.observe(confs, k, m, verify, python, sunk, switched, copying)
+        seconds += sunk + verify + python
+        tokens += m + 1
+        verified.append(k)
+    return Simulated(tokens / seconds * (curve(1) + PLAIN_PYTHON), verified, switches)
 
 
 SCENARIOS = {  # name -> (alpha, bad_start, switch)
@@ -112,7 +159,12 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, nargs="+", default=[600, 2000])
     ap.add_argument("--seeds", type=int, default=4)
+    ap.add_argument("--blocks", action="store_true",
+                    help="a native DSpark drafter instead: planned blocks, and blocks of 2, 4, 8, 16 forced every round")
     args = ap.parse_args(argv)
+    if args.blocks:
+        print_blocks(args)
+        return
     print("| scenario | rounds | x plain per seed | rounds with verified drafts | feature-copy switches |")
     print("|---|---|---|---|---|")
     for name, (alpha, bad_start, switch) in SCENARIOS.items():
@@ -122,6 +174,18 @@ def main(argv: list[str] | None = None) -> None:
             drafting = " ".join(str(sum(1 for k in r.verified if k)) for r in runs)
             switches = " ".join(str(r.switches) for r in runs)
             print(f"| {name} | {rounds} | {ratios} | {drafting} | {switches} |")
+
+
+def print_blocks(args) -> None:
+    print("| alpha | blocks | rounds | x plain per seed | rounds with verified drafts |")
+    print("|---|---|---|---|---|")
+    for alpha in (0.0, 0.6, 0.7, 0.8, 0.9):
+        for force in (0, 2, 4, 8, 16):
+            for rounds in args.rounds:
+                runs = [simulate_blocks(alpha, rounds, seed, force) for seed in range(args.seeds)]
+                ratios = " ".join(f"{r.speedup:.3f}" for r in runs)
+                drafting = " ".join(str(sum(1 for k in r.verified if k)) for r in runs)
+                print(f"| {alpha} | {force or 'planned'} | {rounds} | {ratios} | {drafting} |")
 
 
 if __name__ == "__main__":

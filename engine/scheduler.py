@@ -20,6 +20,12 @@ LOOKAHEAD = 4  # drafts looked ahead when deciding to draft one more (cost curve
 PROBE_FIRST = 16  # rounds without verified drafts before probing the drafter again
 PROBE_MAX = 1024  # probes that do not pay get rarer, so their cost vanishes on long generations
 PROBE_DRAFTS = 4
+# A block drafter's probe lasts up to this many rounds: its gate verifies what it trusts, and only the last round
+# forces PROBE_DRAFTS past a gate that trusted nothing (a drafter whose confidence is too low is found that way).
+# One forced round judged alone failed whenever the gate was right to cut: with a near-certain gate every forced
+# probe of a pair at alpha 0.7 failed, drafting stopped for good after a bad stretch and the pair ran 1.04x plain
+# where blocks every round made 1.3x (benchmarks/scheduler_sim.py --blocks, run N's costs).
+PROBE_ROUNDS = 4
 # A probe costs more than the plain step it replaces: the drafter's return, a batch of another size and, for
 # feature-reading drafters, two switches of the target's feature copy (25-55 ms each on an H100, ~10 plain steps:
 # DSpark at alpha 0 ran at 0.93-0.97x plain, run H). After UNPAID_IN_A_ROW probes that would not have paid even
@@ -27,7 +33,8 @@ PROBE_DRAFTS = 4
 # acceptance is no guide here: gated drafters at alpha 0.8 looked hopeless to it, and stayed stopped.) A 2% share
 # read 0.966-0.977x plain at alpha 0 in 256-token windows on an H100 (run M: each switch of the feature copy cost
 # a window about 2%, and a probe has two); at 1% a probe comes about as often as at 2% once the feature switch is
-# cheap (packaging/patch_feature_switch.py).
+# cheap (packaging/patch_feature_switch.py: 2.2 ms instead of 17.4 on an H100, run N, where 1% read 0.969-0.977x:
+# see _probe_cost_wait for what the budget did not count then).
 PROBE_SHARE = 0.01
 UNPAID_IN_A_ROW = 2
 # Feature-reading drafters (native DSpark) make every target decode copy hidden states to the host. They are
@@ -61,8 +68,12 @@ REGIME_DECAY = 0.8
 # stretch, a batch of another size, the feature copy, 3-10 ms an H100 round, so probes at alpha 0.8 never paid and
 # drafting that stopped on a bad start stayed stopped for whole runs: 0.93-0.99x against 1.2-1.3x). A paid probe
 # starts a trial of fresh realized evidence; a trial that loses counts as a probe that did not pay.
-REALIZED_DECAY = 0.9  # weight of the previous drafting round in the realized rate
-REALIZED_MIN_ROUNDS = 4.0  # rounds of evidence (decayed) before the realized rate can overrule the plan
+# The realized rate decides once it has REALIZED_MIN_ROUNDS of evidence, a clear loss (under CLEAR_LOSS of plain)
+# after half as many. Fewer rounds remembered (0.9, 4) let a bad stretch of a few rounds at alpha 0.7 stop a DSpark
+# pair making 1.25x plain (benchmarks/scheduler_sim.py --blocks: 1.11-1.26x over 2000 rounds, 1.25-1.27x now).
+REALIZED_DECAY = 0.95  # weight of the previous drafting round in the realized rate
+REALIZED_MIN_ROUNDS = 8.0
+CLEAR_LOSS = 0.9
 RETURN_AFTER = 2  # a drafting round after this many rounds without drafts pays the return, not the drafting
 # A verdict of "plain steps" holds until something it depends on changes: drafting (acceptance, realized rates)
 # or a probe falling due. Until then plan() answers without its numpy (0.15-0.2 ms a round on an H100's host,
@@ -129,11 +140,15 @@ class Scheduler:
         self._since_drafting = 0  # rounds since one last drafted (see RETURN_AFTER)
         self._trial = False  # drafting resumed after a paid probe, not yet judged by its realized rate
         self.probing = False
+        self._block = False  # the drafter pays for all its drafts in one decode (plan's `block`)
+        self._probe_rounds = 0  # rounds of the current probe so far whose gate verified nothing
+        self._probe_spent = [0.0, 0.0]  # their tokens and steady seconds, which the probe's judgement includes
         self.switch_cost = 0.0  # seconds a switch of the feature copy costs the decodes after it (learned)
         self._after_switch = 0  # rounds still paying for the last switch
         self._switch_seconds = 0.0  # what they paid so far
         # plain steps' seconds (decayed sum, weight, count) with the target copying features and without
         self._plain_steps = {True: [0.0, 0.0, 0], False: [0.0, 0.0, 0]}
+        self._reads_features = False  # the drafter reads the target's hidden states (observe was told `copying`)
 
     def start_generation(self) -> None:
         """A new prompt is a new regime: recent surprises say nothing about it."""
@@ -181,6 +196,7 @@ class Scheduler:
         block: the drafter pays for all its drafts up front in one decode (native DSpark), so the block size is
         decided here, as the best expected rate; autoregressive drafters get an upper bound and stop early.
         """
+        self._block = block
         k = self._plan(k_limit, block)
         self._since_planned = 0 if k else self._since_planned + 1
         return k
@@ -208,12 +224,10 @@ class Scheduler:
         cost = self._draft_costs(k_limit) + vc[verified] + self.overhead
         plain = 1.0 / (vc[1] + self.overhead)
         rates = expected / cost
-        if rates.max() > plain * (1.0 + MARGIN) and not self._judge_drafting(plain):
+        if self._wants_drafting(rates.max() > plain * (1.0 + MARGIN), plain):
             if not block:
                 return k_limit
             return int(ks[np.argmax(rates)])
-        if self._trial:  # the plan itself gave up before the realized rate could judge: the trial lost
-            self._end_trial(0.0)
         # computed with the plain verdict, not every round (Session asks drafting_soon every round)
         self._cost_wait = self._probe_cost_wait() if self._unpaid >= UNPAID_IN_A_ROW else 0
         # even a drafter that is always right could not pay here: never spend a probe on it
@@ -227,17 +241,28 @@ class Scheduler:
                                                                      self._probe_wait() - self._since_spec - 1)
         return 0
 
-    def _judge_drafting(self, planned_plain_rate: float) -> bool:
-        """Did recent drafting rounds really make fewer tokens per second than plain steps do? A trial ends once
-        its evidence suffices: one that lost doubles the wait for the next probe, as an unpaid probe does (a
-        drafter whose probes pay by luck then tries rarely); one that clearly won makes the next stop (bad luck, a
-        new topic) cheap to undo."""
+    def _wants_drafting(self, planned: bool, planned_plain_rate: float) -> bool:
+        """Draft this round? What recent drafting rounds really made, once there are enough of them, decides;
+        before that the plan does (planned: its estimate beats plain steps by MARGIN), except in a trial, which
+        drafts until its evidence suffices. The plan's estimate rests on the running acceptance, which a bad
+        stretch pulls down for a while: trusted over the realized rate, it stopped a DSpark pair at alpha 0.7
+        that was making 1.25x plain (benchmarks/scheduler_sim.py --blocks). A trial ends once its evidence
+        suffices: one that lost doubles the wait for the next probe, as an unpaid probe does (a drafter whose probes
+        pay by luck then tries rarely); one that clearly won makes the next stop (bad luck, a new topic) cheap to
+        undo."""
+        if not self._block and not planned:
+            # an autoregressive drafter's realized rate leaves out what toggling costs it (the catch-up of a
+            # drafter that sat out plain steps), so for it the rate only vetoes the plan: drafting on its word
+            # alone read 0.94-0.99x plain at alpha 0.6 in the simulation
+            if self._trial:  # the plan gave up before the realized rate could judge: the trial lost
+                self._end_trial(0.0)
+            return False
         ratio = self._realized_ratio(planned_plain_rate)
         if ratio is None:
-            return False
+            return planned or self._trial
         if self._trial:
             self._end_trial(ratio)
-        return ratio < 1.0
+        return ratio > 1.0
 
     def _end_trial(self, ratio: float) -> None:
         """ratio: the trial's realized rate over plain steps' (0: the plan gave up on it)."""
@@ -255,12 +280,13 @@ class Scheduler:
         the feature copy switched), so their realized rate alone let drafting that lost look even (measured on an
         H100: a DSpark pair at alpha 0.6 kept drafting at 0.74-0.86x plain, docs/benchmarks.md run G)."""
         tokens, seconds, rounds = self._realized[True]
-        if rounds < REALIZED_MIN_ROUNDS or seconds <= 0.0:
+        if rounds < REALIZED_MIN_ROUNDS / 2 or seconds <= 0.0:
             return None
         steady = 1.0 / (self.verify_cost(1) + self.overhead_plain)
         p_tokens, p_seconds, p_rounds = self._realized[False]
         realized = p_tokens / p_seconds if p_rounds >= REALIZED_MIN_ROUNDS and p_seconds > 0 else planned_plain_rate
-        return tokens / seconds / max(realized, steady)
+        ratio = tokens / seconds / max(realized, steady)
+        return ratio if rounds >= REALIZED_MIN_ROUNDS or ratio < CLEAR_LOSS else None
 
     def _draft_costs(self, k_max: int) -> np.ndarray:
         """Drafting seconds for k = 1..k_max: one call where the drafter can (this runs every round)."""
@@ -276,8 +302,17 @@ class Scheduler:
         """Rounds between probes that keep their extra cost within PROBE_SHARE of plain decoding."""
         n = min(PROBE_DRAFTS + 1, MAX_TOKENS_PER_VERIFY)
         curve = self.verify_cost
-        extra = (self.draft_cost(PROBE_DRAFTS) + curve(n) - curve(1) + 2.0 * curve.shape_change + curve.capture
-                 + 2.0 * self.switch_cost)
+        extra = self.draft_cost(PROBE_DRAFTS) + curve(n) - curve(1) + 2.0 * curve.shape_change + curve.capture
+        if self._block:  # a probe the gate never trusts drafts PROBE_ROUNDS blocks
+            extra += (PROBE_ROUNDS - 1) * self.draft_cost(PROBE_DRAFTS)
+        if self._reads_features:
+            # the two switches, and the copying around the probe: from when drafting_soon turns the copy on (at most
+            # two switches' worth of copying before it, FEATURES_BEFORE_PROBE rounds at least) to FEATURES_IDLE
+            # rounds after it. Without the copying a probe cost a 256-token window 2.7-3.5% on an H100, about
+            # twice this estimate (run N), so a 1% share read 0.969-0.977x plain
+            copy_step = self.copy_share * curve(1)
+            extra += (2.0 * self.switch_cost + max(2.0 * self.switch_cost, FEATURES_BEFORE_PROBE * copy_step)
+                      + FEATURES_IDLE * copy_step)
         return int(extra / (PROBE_SHARE * (curve(1) + self.overhead_plain)))
 
     def _probe_due(self) -> bool:
@@ -375,7 +410,7 @@ class Scheduler:
         _, best, _, k = self._best_rate(self._gate_probs(confidences), sunk)
         if best < 1.0 / (sunk + self.overhead + self._vc[1]) * (1.0 + MARGIN):
             k = 0
-        if k == 0 and self._probe_due():
+        if k == 0 and self._probe_due() and not (self._block and self._probe_rounds + 1 < PROBE_ROUNDS):
             k = min(n, PROBE_DRAFTS)
         return k
 
@@ -412,7 +447,9 @@ class Scheduler:
             js = np.arange(1, n_accepted + 1)
             steady = (self._draft_costs(n_accepted) + self.verify_cost.array()[js + 1] + self.verify_cost.shape_change
                       + overhead)
-            paid = bool(((js + 1) / steady).max() > plain * (1.0 + MARGIN))
+            # a block probe's earlier rounds, whose blocks the gate cut, are part of what steady drafting costs
+            spent_tokens, spent_s = self._probe_spent
+            paid = bool(((js + 1 + spent_tokens) / (steady + spent_s)).max() > plain * (1.0 + MARGIN))
         if not paid:
             self._unpaid += 1
             self._back_off()
@@ -445,6 +482,7 @@ class Scheduler:
         re-planned the graph, a cost of drafting that says nothing about the verify curve. copying: whether that
         decode copied features (None: the pair has no feature reader), which teaches copy_share."""
         drafting = bool(k or len(confidences))
+        self._reads_features = self._reads_features or copying is not None
         if drafting:
             self._plain_plans = 0  # acceptance and realized rates move: the next plan computes afresh
         self.calibration.count_round(drafting)
@@ -478,11 +516,20 @@ class Scheduler:
             self.overhead_plain += OVERHEAD_EMA * (overhead - self.overhead_plain)
         if k == 0:
             self._since_spec += 1
+            if self.probing and len(confidences):  # a probe's block that the gate cut whole: the probe goes on
+                self._probe_rounds += 1
+                self._probe_spent[0] += 1.0
+                self._probe_spent[1] += self.draft_cost(len(confidences)) + self.verify_cost(1) + overhead
+            elif not self.probing:  # no probe under way: the next one starts afresh
+                self._probe_rounds = 0
+                self._probe_spent = [0.0, 0.0]
         else:
             if self.probing:
                 self._judge_probe(k, n_accepted, overhead)
             self._since_spec = 0
             self.probing = False
+            self._probe_rounds = 0
+            self._probe_spent = [0.0, 0.0]
         # the estimates the gate and `choose` used for this draft, before this round changes calibration and regime
         predicted = self._gate_probs(confidences) if len(confidences) else []
         if k:
