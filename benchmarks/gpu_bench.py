@@ -37,6 +37,7 @@ from collections import Counter
 from pathlib import Path
 
 from dspark_chat.app.options import on_off
+from dspark_chat.engine import device_argmax
 from dspark_chat.engine import llama as engine_llama
 from dspark_chat.engine.events import Done, Step, collect
 from dspark_chat.engine.pair import Pair, PairOptions
@@ -114,13 +115,15 @@ class HostClock:
         return sum(d for t, d in self.spans if t_from <= t <= t_to)
 
     def __enter__(self):
-        self._saved = llama_cpp.llama_decode, engine_llama._get_logits_address
+        # the waits for the device: for logits, or for the tokens a device argmax took (engine/device_argmax.py)
+        self._saved = llama_cpp.llama_decode, engine_llama._get_logits_address, device_argmax._sampled_token
         llama_cpp.llama_decode = self._timed(self._saved[0])
         engine_llama._get_logits_address = self._timed(self._saved[1])
+        device_argmax._sampled_token = self._timed(self._saved[2])
         return self
 
     def __exit__(self, *exc):
-        llama_cpp.llama_decode, engine_llama._get_logits_address = self._saved
+        llama_cpp.llama_decode, engine_llama._get_logits_address, device_argmax._sampled_token = self._saved
 
 
 # -- dspark-chat --------------------------------------------------------------------------------------------
@@ -172,6 +175,7 @@ def python_row(target: str, drafter: str | None, prompt: list[int], max_tokens: 
         p_in, _ = clock.inside(p2.stats.t_decode_start, p2.stats.t_end)
         row = {
             "mode": pair.mode,
+            "device_argmax": pair.target_ctx.rows_argmax is not None,  # the target's greedy tokens from the GPU
             "plain_tps": statistics.median(plain_tps),
             "dspark_tps": statistics.median(spec_tps),
             "plain_tps_runs": plain_tps, "dspark_tps_runs": spec_tps,
@@ -364,6 +368,7 @@ def run_all(args) -> dict:
         "n_gpu_layers": ngl, "cuda_graphs": engine_llama.cuda_graphs_enabled(),
         # packaging/patch_llama.py's switch in a patched build ("0": the stock key); None: not set
         "cuda_graph_per_shape": os.environ.get("GGML_CUDA_GRAPH_PER_SHAPE"),
+        "rows_argmax_patch": device_argmax.patched(),
         "max_tokens": args.max_tokens, "prompt_tokens": len(prompt),
         "ngram_prompt_tokens": len(ngram_prompt), "ngram_prompt_round_trip": round_trip,
         "build_s": manifest["build_s"], "rows": [],

@@ -18,7 +18,7 @@ import numpy as np
 
 import llama_cpp as ll
 
-from . import cpu_cores
+from . import cpu_cores, device_argmax
 from .errors import ContextOverflowError, DecodeError, DSparkError, ModelLoadError
 from .gguf_file import check_gguf_file
 
@@ -226,8 +226,10 @@ class Context:
         threads: int | None = None,
         embeddings: bool = False,
         other: "Context | None" = None,
+        rows_argmax: bool = False,
     ):
-        """other: a context whose model lends its tensors (native drafters without their own embeddings)."""
+        """other: a context whose model lends its tensors (native drafters without their own embeddings).
+        rows_argmax: greedy tokens can be taken on the device (engine/device_argmax.py, a patched llama.cpp)."""
         global _contexts_made
         _contexts_made = True
         self.model = model
@@ -240,6 +242,8 @@ class Context:
         params.n_threads = threads
         params.n_threads_batch = threads
         params.swa_full = True  # rollback and prefix reuse need the whole window kept
+        if rows_argmax:  # a verify asks for an output per token of its batch, backend samplers one by default
+            params.n_outputs_max_per_seq = n_batch
         params.embeddings = embeddings
         params.no_perf = True
         if other is not None:
@@ -266,6 +270,7 @@ class Context:
         self._pending_out = 0  # outputs of the batch `submit` started
         self._logits_addr: int | None = None  # where llama.cpp's logits buffer was last seen
         self._logits_view = np.zeros((0, model.n_vocab), dtype=np.float32)
+        self.rows_argmax = device_argmax.RowsArgmax(self._ptr) if rows_argmax else None
 
     @property
     def ptr(self):
@@ -281,6 +286,7 @@ class Context:
         if n == 0:
             return None
         self._check_room(pos0, n)
+        self._need_logits(outputs)
         if n > self.n_batch:
             if outputs == "all":
                 raise ValueError("outputs='all' needs the tokens to fit one batch")
@@ -289,6 +295,15 @@ class Context:
             start = ((n - 1) // self.n_batch) * self.n_batch
             return self._decode_chunk(tokens[start:], pos0 + start, outputs)
         return self._decode_chunk(tokens, pos0, outputs)
+
+    def decode_argmax(self, tokens: Sequence[int] | np.ndarray, pos0: int, outputs: str = "last") -> np.ndarray:
+        """As `decode` for one batch, with each output row's argmax taken on the device instead of its logits
+        (rows_argmax set on: see engine/device_argmax.py)."""
+        n = len(tokens)
+        if n > self.n_batch:
+            raise ValueError(f"decode_argmax takes 1..{self.n_batch} tokens, got {n}")
+        self._check_room(pos0, n)
+        return self.rows_argmax.tokens(n, self._launch(tokens, pos0, outputs))
 
     def submit(self, tokens: Sequence[int] | np.ndarray, pos0: int, outputs: str = "last") -> None:
         """Start evaluating one batch without waiting for it; `result()` waits and returns its logits.
@@ -299,11 +314,17 @@ class Context:
         if n == 0 or n > self.n_batch:
             raise ValueError(f"submit takes 1..{self.n_batch} tokens, got {n}")
         self._check_room(pos0, n)
+        self._need_logits(outputs)
         self._pending_out = self._launch(tokens, pos0, outputs)
 
     def result(self) -> np.ndarray | None:
         """Logits of the batch `submit` started, as `decode` returns them (waits for the device)."""
         return self._logits(self._pending_out)
+
+    def _need_logits(self, outputs: str) -> None:
+        """While the device argmax is on llama.cpp copies no logits: a caller that wants them turns it off."""
+        if outputs != "none" and self.rows_argmax is not None and self.rows_argmax.on:
+            self.rows_argmax.set(False)
 
     def _check_room(self, pos0: int, n: int) -> None:
         if pos0 + n > self.n_ctx:
@@ -409,6 +430,8 @@ class Context:
             self._free_embd_batch()
             ll.llama_free(self._ptr)
             self._ptr = None
+            if getattr(self, "rows_argmax", None) is not None:
+                self.rows_argmax.free()
 
     def __del__(self) -> None:  # pragma: no cover
         try:

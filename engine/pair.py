@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, TypeVar
 
+from . import device_argmax
 from .calibration import Calibration
 from .costs import PROFILE_POINTS, PROFILE_PREFIX, CostCurve, profile_decode
 from .drafters import Drafter, ModelDrafter, NgramDrafter
@@ -94,7 +95,8 @@ class Pair:
         self._load_calibration()
         self.cuda_graphs_reason = self._set_cuda_graphs(say)  # before the first context: ggml reads it once
         n_ctx = min(options.n_ctx, self.target_model.n_ctx_train or options.n_ctx)
-        self.target_ctx = Context(self.target_model, n_ctx, options.n_batch, threads)
+        self.target_ctx = Context(self.target_model, n_ctx, options.n_batch, threads,
+                                  rows_argmax=device_argmax.wanted(options.n_gpu_layers))
         self.drafter: Drafter | None = None
         self._filler = self.target_model.tokenize(" the", add_special=False)[-1]
         self.verify_cost = self._costs(self.target_ctx, "target", say)

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Sequence
 
+from . import device_argmax
 from .drafters import Draft, Drafter, common_prefix
 from .errors import ContextOverflowError, DSparkError
 from .events import Done, Step
@@ -19,7 +20,7 @@ from .sampling import SamplingParams, make_rng
 from .scheduler import Scheduler
 from .stats import GenerationStats
 from .textstream import TextStream
-from .verify import verify_greedy, verify_sampling
+from .verify import verify_greedy, verify_greedy_tokens, verify_sampling
 
 _EMPTY = Draft()
 
@@ -86,6 +87,11 @@ class Session:
             # one target batch at a time: feature-reading drafters (DSpark) see each batch's hidden states
             step = self.target.n_batch
             self._want_features()
+            rows = self.target.rows_argmax
+            if rows is not None and rows.on and getattr(self.drafter, "capturing", False):
+                # every position of a batch is an output while features are copied, and with the device argmax on
+                # each output takes four n_vocab-wide rows of llama.cpp's output buffer (see device_argmax.MAX_ROWS)
+                step = min(step, device_argmax.MAX_ROWS)
             for start in range(0, len(fresh), step):
                 chunk = fresh[start : start + step]
                 self.target.decode(chunk, keep + start, "none")
@@ -104,6 +110,8 @@ class Session:
         self, prompt: list[int], params: GenerateParams, cancel: threading.Event | None = None
     ) -> Iterator[Step | Done]:
         stats = GenerationStats(mode=self.mode)
+        if self.target.rows_argmax is not None:  # greedy tokens from the device; sampling needs the logits
+            self.target.rows_argmax.set(params.sampling.greedy)
         self._prefill(prompt, stats)
         stats.t_decode_start = time.perf_counter()
         self.scheduler.start_generation()
@@ -122,6 +130,7 @@ class Session:
                 ) -> Iterator[Step | Done]:
         sampling = params.sampling
         rng = make_rng(sampling.seed)
+        on_device = self.target.rows_argmax is not None and self.target.rows_argmax.on
         stream = TextStream(self.target.model.piece, params.stop)
         out: list[int] = []
         reason = "length"
@@ -160,13 +169,18 @@ class Session:
             switched = self._want_features()
             copying = getattr(self.drafter, "capturing", None) if self._capture is not None else None
             t_v = time.perf_counter()
-            logits = self.target.decode(batch, pos, "all" if k else "last")
-            t_decoded = time.perf_counter()
-            if sampling.greedy:
-                verdict = verify_greedy(logits, drafts)
+            if on_device:
+                argmaxes = self.target.decode_argmax(batch, pos, "all" if k else "last")
+                t_decoded = time.perf_counter()
+                verdict = verify_greedy_tokens(argmaxes, drafts)
             else:
-                dists = draft.dists[:k] if draft.dists is not None else [None] * k
-                verdict = verify_sampling(logits, drafts, dists, sampling, rng)
+                logits = self.target.decode(batch, pos, "all" if k else "last")
+                t_decoded = time.perf_counter()
+                if sampling.greedy:
+                    verdict = verify_greedy(logits, drafts)
+                else:
+                    dists = draft.dists[:k] if draft.dists is not None else [None] * k
+                    verdict = verify_sampling(logits, drafts, dists, sampling, rng)
             m = verdict.n_accepted
             if m < k:
                 self.target.remove_from(pos + 1 + m)

@@ -33,6 +33,14 @@ def verify_greedy(logits: np.ndarray, drafts: Sequence[int]) -> Verdict:
     return Verdict(len(drafts), int(logits[len(drafts)].argmax()))
 
 
+def verify_greedy_tokens(argmaxes: np.ndarray, drafts: Sequence[int]) -> Verdict:
+    """As verify_greedy, from the target's argmax of each row (taken on the device: engine/device_argmax.py)."""
+    for i, x in enumerate(drafts):
+        if argmaxes[i] != x:
+            return Verdict(i, int(argmaxes[i]))
+    return Verdict(len(drafts), int(argmaxes[len(drafts)]))
+
+
 def residual(p: Dist, q: Dist) -> Dist:
     """normalize(max(0, p - q)) over the union of both supports."""
     if p.full and q.full:

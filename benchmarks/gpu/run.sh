@@ -40,7 +40,8 @@
 #                                             the DSpark pair at alpha 0 traced round by round, then REPS
 #                                             processes of rows of KINDS (default dspark); tests with SMOLLM_GGUF;
 #                                             STOCK_TOKEN_REPS="2" runs process 2 with DSPARK_GRAPH_TOKENS=0,
-#                                             STOCK_SWITCH_REPS likewise DSPARK_CHEAP_FEATURE_SWITCH=0; a build
+#                                             STOCK_SWITCH_REPS likewise DSPARK_CHEAP_FEATURE_SWITCH=0,
+#                                             HOST_ARGMAX_REPS DSPARK_DEVICE_ARGMAX=0; a build
 #                                             with the feature-switch patch first times a switch both ways
 #   benchmarks/gpu/run.sh markov CARRY WORK OUTDIR SMOLLM_GGUF
 #                                             a build with LLAMA_PATCH=markov against its stock Markov product
@@ -88,7 +89,7 @@ tests_while_quantizing() {
         for _ in $(seq 60); do [ -s "$1" ] && break; sleep 5; done
         timeout "${TESTS_TIMEOUT:-400}" "$0" tests "$carry" "$work" "$1" -q -rf --tb=line --maxfail=10 \
             tests/test_lossless.py tests/test_sampling.py tests/test_dspark.py tests/test_markov_patch.py \
-            tests/test_feature_switch_patch.py \
+            tests/test_feature_switch_patch.py tests/test_device_argmax.py \
             -k "not gemma and not without_layer_inputs" > "$work/tests.log" 2>&1 || true
         echo TESTS-DONE >> "$work/tests.log"
     ) &
@@ -118,9 +119,13 @@ setup)
     ln -sfn "$build/bin" "$sdist_dir/llama_cpp/lib"
     # LLAMA_PATCH=1: llama.cpp with one CUDA graph per batch shape (packaging/patch_llama.py); =markov: DSpark's
     # Markov bias as a batched product (packaging/patch_markov_head.py); =switch: a cheap switch of the target's
-    # feature copy (packaging/patch_feature_switch.py); =dspark: markov and switch (what install.sh builds); =all
+    # feature copy (packaging/patch_feature_switch.py); =rows: one argmax op for a greedy sampler's rows
+    # (packaging/patch_rows_argmax.py); =dspark: markov, switch and rows (what install.sh builds); =all
     case "${LLAMA_PATCH:-0}" in
         1|all) python3 "$work/src/packaging/patch_llama.py" "$sdist_dir" ;;
+    esac
+    case "${LLAMA_PATCH:-0}" in
+        rows|dspark|all) python3 "$work/src/packaging/patch_rows_argmax.py" "$sdist_dir" ;;
     esac
     case "${LLAMA_PATCH:-0}" in
         markov|dspark|all) python3 "$work/src/packaging/patch_markov_head.py" "$sdist_dir" ;;
@@ -313,11 +318,14 @@ probe)
         # the processes named in STOCK_TOKEN_REPS read the drafts on the host (DSPARK_GRAPH_TOKENS=0: the A/B of
         # the patched graph's chained drafts) and those in STOCK_SWITCH_REPS switch the feature copy with
         # llama.cpp's full reserve (DSPARK_CHEAP_FEATURE_SWITCH=0)
-        gt=1; sw=1; dir="$out/probe-rows-$rep"
+        # and those in HOST_ARGMAX_REPS take the target's greedy tokens on the host (DSPARK_DEVICE_ARGMAX=0)
+        gt=1; sw=1; da=""; dir="$out/probe-rows-$rep"
         case " ${STOCK_TOKEN_REPS:-} " in *" $rep "*) gt=0; dir="$dir-host-tokens" ;; esac
         case " ${STOCK_SWITCH_REPS:-} " in *" $rep "*) sw=0; dir="$dir-stock-switch" ;; esac
+        case " ${HOST_ARGMAX_REPS:-} " in *" $rep "*) da=0; dir="$dir-host-argmax" ;; esac
         # shellcheck disable=SC2086  # KINDS and ALPHAS are lists
-        DSPARK_GRAPH_TOKENS=$gt DSPARK_CHEAP_FEATURE_SWITCH=$sw timeout 580 "$0" bench "$carry" "$work" "$dir" --kinds ${KINDS:-dspark} \
+        DSPARK_GRAPH_TOKENS=$gt DSPARK_CHEAP_FEATURE_SWITCH=$sw DSPARK_DEVICE_ARGMAX=$da \
+            timeout 580 "$0" bench "$carry" "$work" "$dir" --kinds ${KINDS:-dspark} \
             --alphas ${ALPHAS:-0 0.8 0.9} --no-curve --budget-s 0 || true
     done
     echo ALL-DONE >> "$work/bench.log"
@@ -349,12 +357,15 @@ tests)
     smollm=$(realpath "$4"); shift 4
     eval "$(exports)"
     cd "$work/src"
-    # a patched build (LLAMA_PATCH=markov, switch, dspark) also runs tests/test_markov_patch.py and
-    # tests/test_feature_switch_patch.py, each where its patch is in the build
+    # a patched build (LLAMA_PATCH=markov, switch, rows, dspark) also runs tests/test_markov_patch.py,
+    # tests/test_feature_switch_patch.py and tests/test_device_argmax.py's one-op test, each where its patch is in
+    # the build
     markov=""; grep -q "dspark-chat:" "$sdist_dir/vendor/llama.cpp/src/models/dflash.cpp" && markov="$build/bin"
     switch=""; grep -q "dspark-chat:" "$sdist_dir/vendor/llama.cpp/src/llama-context.cpp" && switch="$build/bin"
+    rows=""; grep -q "dspark-chat:" "$sdist_dir/vendor/llama.cpp/src/llama-graph.cpp" && rows="$build/bin"
     DSPARK_TEST_GPU_LAYERS=99 DSPARK_TEST_SMOLLM="$smollm" DSPARK_TEST_MODELS="$work/test-models" \
-        DSPARK_TEST_PATCHED_LIB="$markov" DSPARK_TEST_SWITCH_LIB="$switch" python3 -m pytest -p no:cacheprovider "$@"
+        DSPARK_TEST_PATCHED_LIB="$markov" DSPARK_TEST_SWITCH_LIB="$switch" DSPARK_TEST_ROWS_LIB="$rows" \
+        python3 -m pytest -p no:cacheprovider "$@"
     ;;
 *)
     echo "usage: $0 setup|env|bench|all|full|repeat|steady|parts|markov|probe|quick|pershape|overlap|shape|drafters|host|tests CARRY WORK [OUTDIR args...]" >&2; exit 2 ;;

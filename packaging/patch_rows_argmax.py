@@ -1,0 +1,88 @@
+"""Patch an unpacked llama-cpp-python sdist: a backend greedy sampler takes the argmax of all of a batch's output
+rows in one op, instead of one op per row.
+
+dspark-chat verifies greedy drafts against the target's argmax of each verified row. Taken on the host, that is a
+copy of every row's logits to the host (128256 floats each for an 8B Llama) and a pass over each: on an H100's
+host 0.15-0.3 ms of a DSpark round at alpha 0.8, while the GPU waits (docs/benchmarks.md run N: the part of
+DSpark's Python that the GPU does not hide). llama.cpp's backend sampling can take the argmax on the device and
+copy one int a row, but its greedy sampler builds one `ggml_argmax` per row, and ggml-cuda runs an argmax with one
+thread block per row: about 50 us a row on an H100 (run C), serialized, more than the host's pass. One
+`ggml_argmax` over the whole [n_vocab, rows] logits runs the rows' blocks side by side in one launch.
+
+The patch changes `llm_graph_context::build_sampling` only for a sequence whose sampler is a chain holding one
+greedy sampler: its rows' tokens become views of one shared argmax (the same first-index maximum, so the same
+tokens). Every other sampler is applied as before. DSPARK_ONE_ARGMAX=0 in the environment keeps the stock path
+(read once per process), and `dspark_rows_argmax()`, exported by the patched library, tells dspark-chat that the
+patch is there.
+
+    python packaging/patch_rows_argmax.py SDIST_DIR      # idempotent; exit 1 with one line if the source is unknown
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import sdist_patch  # noqa: E402  (a sibling script, not a package)
+
+TARGET = Path("vendor/llama.cpp/src/llama-graph.cpp")
+MARK = "dspark-chat: one argmax for a greedy sequence's rows"
+ORIGINAL_LOOP = """    static const std::vector<uint32_t> dummy_row = { 0 };
+
+    for (const auto & [seq_id, sampler] : samplers) {"""
+PATCHED_LOOP = """    static const std::vector<uint32_t> dummy_row = { 0 };
+
+    // dspark-chat: one argmax for a greedy sequence's rows, shared by all of them (built on first use)
+    ggml_tensor * rows_argmax = nullptr;
+
+    for (const auto & [seq_id, sampler] : samplers) {"""
+ORIGINAL_APPLY = """            assert(sampler->iface->backend_apply);
+            sampler->iface->backend_apply(sampler, ctx0, gf, &data);
+"""
+PATCHED_APPLY = """            if (dspark_lone_greedy(sampler)) {
+                if (rows_argmax == nullptr) {
+                    rows_argmax = ggml_argmax(ctx0, logits_t);
+                    ggml_set_name(rows_argmax, "dspark_rows_argmax");
+                }
+                data.sampled = ggml_view_1d(ctx0, rows_argmax, 1, rows[i] * rows_argmax->nb[0]);
+            } else {
+                assert(sampler->iface->backend_apply);
+                sampler->iface->backend_apply(sampler, ctx0, gf, &data);
+            }
+"""
+ORIGINAL_FUNCTION = """void llm_graph_context::build_sampling() const {
+"""
+PATCHED_FUNCTION = """// dspark-chat: a chain holding one greedy sampler gets its rows' argmax from one op over all rows (ggml-cuda runs
+// an argmax with one thread block per row: one op per row serialized ~50 us a row on an H100, one op for all rows
+// runs them side by side). DSPARK_ONE_ARGMAX=0 keeps the stock path.
+static bool dspark_lone_greedy(llama_sampler * sampler) {
+    static const bool on = [] {
+        const char * env = getenv("DSPARK_ONE_ARGMAX");
+        return env == nullptr || *env == '\\0' || atoi(env) != 0;
+    }();
+    return on && llama_sampler_chain_n(sampler) == 1 &&
+           strcmp(llama_sampler_name(llama_sampler_chain_get(sampler, 0)), "greedy") == 0;
+}
+
+extern "C" LLAMA_API int dspark_rows_argmax(void);
+extern "C" LLAMA_API int dspark_rows_argmax(void) {
+    return 1;
+}
+
+void llm_graph_context::build_sampling() const {
+"""
+
+
+def patch(sdist: Path) -> str:
+    """'patched' or 'already patched'; ValueError when the file is not the one this patch was written for."""
+    edits = ((ORIGINAL_FUNCTION, PATCHED_FUNCTION), (ORIGINAL_LOOP, PATCHED_LOOP), (ORIGINAL_APPLY, PATCHED_APPLY))
+    return sdist_patch.apply(sdist, TARGET, MARK, edits, "rows argmax")
+
+
+def main(argv: list[str] | None = None) -> int:
+    return sdist_patch.cli(argv, "patch_rows_argmax", TARGET, patch)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,137 @@
+"""The target's greedy tokens taken on the device (engine/device_argmax.py) are the host's argmaxes, for every
+drafter kind; sampling generations still read the logits; packaging/patch_rows_argmax.py keeps its contract.
+
+DSPARK_DEVICE_ARGMAX=1 turns the device path on wherever llama.cpp can take it: stock llama.cpp builds one argmax
+op per row, the patched build one for all rows (the one-op test below needs DSPARK_TEST_ROWS_LIB, the folder of a
+patched libllama; checked on 2026-12-06 with a CPU build of the patched 0.3.36 sdist).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from dspark_chat.engine import device_argmax
+from dspark_chat.engine.chat import chat_tokens
+from dspark_chat.engine.events import collect
+from dspark_chat.engine.pair import Pair, PairOptions
+from dspark_chat.engine.sampling import SamplingParams
+from dspark_chat.engine.scheduler import ScheduleConfig
+from dspark_chat.engine.session import GenerateParams
+
+from .clitools import check_source_patch, packaging_module
+from .test_dspark import smollm_dspark, smollm_info, synth_dir  # noqa: F401  (fixtures)
+
+GREEDY = SamplingParams(temperature=0.0)
+SAMPLED = SamplingParams(temperature=0.8, top_k=40, seed=7)
+
+
+def generations(target, drafter, prompts, forced):
+    """Greedy tokens of the plain and the speculative session for each prompt, then one sampled generation."""
+    options = PairOptions(n_ctx=1024, profile=False, schedule=ScheduleConfig(fixed_draft=forced))
+    with Pair(target, drafter, options) as pair:
+        rows = pair.target_ctx.rows_argmax
+        out = {"device": rows is not None, "greedy": [], "verified": 0}
+        for prompt in prompts:
+            for session in (pair.plain_session(), pair.session()):
+                done, _ = collect(session.generate(prompt, GenerateParams(24, GREEDY)))
+                out["greedy"].append(done.tokens)
+                out["verified"] += done.stats.verified
+        out["on_while_greedy"] = rows is not None and rows.on
+        done, _ = collect(pair.session().generate(prompts[0], GenerateParams(24, SAMPLED)))
+        out["sampled"] = done.tokens
+        out["on_while_sampling"] = rows is not None and rows.on
+        return out
+
+
+@pytest.fixture(scope="module")
+def prompts(smollm_f16, chat_prompts):
+    with Pair(smollm_f16, None, PairOptions(n_ctx=1024, profile=False)) as pair:
+        return [chat_tokens(pair.target_model, m) for m in chat_prompts[:5]]
+
+
+@pytest.mark.parametrize("kind", ["model", "ngram", "dspark"])
+def test_device_argmax_gives_the_host_argmax_tokens(kind, smollm_f16, smollm_q4, smollm_dspark, prompts,  # noqa: F811
+                                                    monkeypatch):
+    drafter = {"model": smollm_q4, "ngram": "ngram", "dspark": smollm_dspark}[kind]
+    monkeypatch.setenv(device_argmax.ENV, "0")
+    host = generations(smollm_f16, drafter, prompts, 4)
+    monkeypatch.setenv(device_argmax.ENV, "1")
+    device = generations(smollm_f16, drafter, prompts, 4)
+    assert not host["device"] and device["device"] and device["on_while_greedy"]
+    assert device["verified"] > 0, "forced drafting must exercise verification"
+    assert device["greedy"] == host["greedy"]
+    assert not device["on_while_sampling"], "sampling reads the logits: the device argmax is off for it"
+    assert device["sampled"] == host["sampled"]
+
+
+def test_device_argmax_is_only_used_where_it_pays(monkeypatch):
+    """Unset, the device argmax needs the patched library (stock llama.cpp's one op per row costs an H100 about
+    what the host's pass does) and a target on the GPU."""
+    monkeypatch.delenv(device_argmax.ENV, raising=False)
+    assert device_argmax.wanted(0) is False
+    assert device_argmax.wanted(-1) is device_argmax.patched()
+    monkeypatch.setenv(device_argmax.ENV, "0")
+    assert device_argmax.wanted(-1) is False
+
+
+def test_rows_argmax_patch_applies_once_and_refuses_unknown_sources(tmp_path):
+    module = packaging_module("patch_rows_argmax")
+    body = (module.ORIGINAL_FUNCTION + "    // ...\n" + module.ORIGINAL_LOOP + "\n        // ...\n"
+            + module.ORIGINAL_APPLY + "}\n")
+    text = check_source_patch("patch_rows_argmax", tmp_path, body,
+                              "void llm_graph_context::build_sampling() const { /* changed upstream */ }\n")
+    assert "ggml_argmax(ctx0, logits_t)" in text and text.count("backend_apply(sampler, ctx0, gf, &data)") == 1
+    assert 'extern "C" LLAMA_API int dspark_rows_argmax(void)' in text
+
+
+ONE_OP = """
+import json, sys
+import numpy as np
+from dspark_chat.engine import device_argmax, llama
+model = llama.Model(sys.argv[1])
+host, dev = llama.Context(model, 256, 32, 1), llama.Context(model, 256, 32, 1, rows_argmax=True)
+dev.rows_argmax.set(True)
+rng = np.random.default_rng(0)
+pos, same, rows = 0, True, 0
+for n in (1, 5, 1, 9, 3, 17, 1):
+    tokens = rng.integers(10, 3000, size=n).tolist()
+    expected = host.decode(tokens, pos, "all").argmax(axis=1).tolist()
+    got = dev.decode_argmax(tokens, pos, "all").tolist()
+    same, rows, pos = same and got == expected, rows + n, pos + n
+print(json.dumps({"patched": device_argmax.patched(), "same": same, "rows": rows}))
+"""
+
+
+@pytest.mark.skipif(not os.environ.get("DSPARK_TEST_ROWS_LIB"), reason="needs a patched llama.cpp build")
+@pytest.mark.parametrize("one_op", ["1", "0"])
+def test_one_argmax_for_all_rows_gives_each_rows_argmax(one_op, smollm_f16):
+    env = dict(os.environ, LLAMA_CPP_LIB_PATH=os.environ["DSPARK_TEST_ROWS_LIB"], DSPARK_ONE_ARGMAX=one_op)
+    r = subprocess.run([sys.executable, "-c", ONE_OP, str(smollm_f16)], capture_output=True, text=True, env=env,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    got = json.loads(r.stdout.strip().splitlines()[-1])
+    assert got == {"patched": True, "same": True, "rows": 37}
+
+
+def test_the_device_argmax_survives_switching_back_and_forth(smollm_f16, prompts, monkeypatch):
+    """Greedy, sampled, greedy again, and a caller reading logits in between: llama.cpp initializes a sampler
+    chain on a context once only, so each switch on gets a chain of its own."""
+    monkeypatch.setenv(device_argmax.ENV, "1")
+    with Pair(smollm_f16, "ngram", PairOptions(n_ctx=1024, profile=False)) as pair:
+        session = pair.session()
+        runs = []
+        for sampling in (GREEDY, SAMPLED, GREEDY):
+            done, _ = collect(session.generate(prompts[1], GenerateParams(12, sampling)))
+            runs.append(done.tokens)
+            assert pair.target_ctx.rows_argmax.on is sampling.greedy
+        session.reset()  # the KV cache to ourselves for a moment
+        logits = pair.target_ctx.decode(prompts[1][:4], 0, "all")
+        assert not pair.target_ctx.rows_argmax.on and logits.shape[0] == 4
+        session.reset()
+        done, _ = collect(session.generate(prompts[1], GenerateParams(12, GREEDY)))
+        assert runs[0] == runs[2] == done.tokens and pair.target_ctx.rows_argmax.on
