@@ -3,7 +3,8 @@ drafter kind; sampling generations still read the logits; packaging/patch_rows_a
 
 DSPARK_DEVICE_ARGMAX=1 turns the device path on wherever llama.cpp can take it: stock llama.cpp builds one argmax
 op per row, the patched build one for all rows (the one-op test below needs DSPARK_TEST_ROWS_LIB, the folder of a
-patched libllama; checked on 2026-12-06 with a CPU build of the patched 0.3.36 sdist).
+patched libllama, and runs on the GPU with DSPARK_TEST_GPU_LAYERS; checked on 2026-12-06 with a CPU build of the
+patched 0.3.36 sdist).
 """
 
 from __future__ import annotations
@@ -90,10 +91,10 @@ def test_rows_argmax_patch_applies_once_and_refuses_unknown_sources(tmp_path):
 
 
 ONE_OP = """
-import json, sys
+import json, os, sys
 import numpy as np
 from dspark_chat.engine import device_argmax, llama
-model = llama.Model(sys.argv[1])
+model = llama.Model(sys.argv[1], n_gpu_layers=int(os.environ.get("DSPARK_TEST_GPU_LAYERS", "0")))
 host, dev = llama.Context(model, 256, 32, 1), llama.Context(model, 256, 32, 1, rows_argmax=True)
 dev.rows_argmax.set(True)
 rng = np.random.default_rng(0)
