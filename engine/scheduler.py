@@ -520,7 +520,7 @@ class Scheduler:
                 self._probe_rounds += 1
                 self._probe_spent[0] += 1.0
                 self._probe_spent[1] += self.draft_cost(len(confidences)) + self.verify_cost(1) + overhead
-            elif not self.probing:  # no probe under way: the next one starts afresh
+            elif not self.probing and self._probe_rounds:  # no probe under way: the next one starts afresh
                 self._probe_rounds = 0
                 self._probe_spent = [0.0, 0.0]
         else:
