@@ -197,6 +197,10 @@ def python_row(target: str, drafter: str | None, prompt: list[int], max_tokens: 
             # the host's time outside llama.cpp's calls without synchronous decodes (HostClock; overlapped included)
             "host_ms_per_round": 1e3 * (s3.decode_seconds - in_llama) / s3.rounds,
             "host_share": (s3.decode_seconds - in_llama) / s3.decode_seconds,
+            # what the GPU does not hide, estimated: a round of the last tokens/s run (nothing waited for) less a
+            # round's time inside the instrumented run's waited-for decodes (docs/benchmarks.md run N)
+            "host_unhidden_ms_per_round": 1e3 * (st.decode_seconds / st.rounds - in_dec / s2.rounds),
+            "host_unhidden_share": 1.0 - (in_dec / s2.rounds) / (st.decode_seconds / st.rounds),
             "decodes_per_round": n_dec / s2.rounds,
             "plain_python_ms_per_token": 1e3 * (p2.stats.decode_seconds - p_in) / max(1, p2.stats.rounds),
             "target_ms_verify_1": 1e3 * pair.verify_cost(1),
