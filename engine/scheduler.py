@@ -521,15 +521,14 @@ class Scheduler:
                 self._probe_spent[0] += 1.0
                 self._probe_spent[1] += self.draft_cost(len(confidences)) + self.verify_cost(1) + overhead
             elif not self.probing and self._probe_rounds:  # no probe under way: the next one starts afresh
-                self._probe_rounds = 0
-                self._probe_spent = [0.0, 0.0]
+                self._forget_probe()
         else:
             if self.probing:
                 self._judge_probe(k, n_accepted, overhead)
             self._since_spec = 0
             self.probing = False
-            self._probe_rounds = 0
-            self._probe_spent = [0.0, 0.0]
+            if self._probe_rounds:
+                self._forget_probe()
         # the estimates the gate and `choose` used for this draft, before this round changes calibration and regime
         predicted = self._gate_probs(confidences) if len(confidences) else []
         if k:
@@ -546,6 +545,10 @@ class Scheduler:
             self.acceptance += ACCEPT_EMA * (predicted[k] - self.acceptance)
         self._gate_confs.clear()  # calibration, regime and costs changed: the next draft's estimates are new
         self._gate_a.clear()
+
+    def _forget_probe(self) -> None:
+        self._probe_rounds = 0
+        self._probe_spent = [0.0, 0.0]
 
     def _learn_copy(self, copying: bool, seconds: float) -> None:
         got = self._plain_steps[copying]
