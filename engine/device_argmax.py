@@ -4,8 +4,11 @@ Greedy verification needs the target's argmax of each verified row. On the host 
 logits (128256 floats for an 8B Llama) and a pass over each while the GPU waits: most of the Python a DSpark round
 pays that the GPU does not hide (docs/benchmarks.md run N). llama.cpp's backend sampling takes a greedy sampler's
 argmax in the graph; with `packaging/patch_rows_argmax.py` that is one op for all rows (stock llama.cpp builds one
-op per row, ~50 us a row on an H100, about what the host's pass costs). So by default the device argmax is used
-only where the patched library says so, and only for contexts on a GPU.
+op per row, ~50 us a row on an H100, about what the host's pass costs).
+
+Off unless DSPARK_DEVICE_ARGMAX=1: on an H100 (docs/benchmarks.md run O) greedy sessions with it on aborted with a
+CUDA fault inside a decode (not on the CPU, and not when llama.cpp's full log slowed the host), so the engine takes
+the argmax on the host until that is understood.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import os
 import llama_cpp as ll
 import numpy as np
 
-ENV = "DSPARK_DEVICE_ARGMAX"  # 0: never; 1: always (stock llama.cpp and the CPU too: tests); unset: see wanted()
+ENV = "DSPARK_DEVICE_ARGMAX"  # 1: on (stock llama.cpp and the CPU too: tests); anything else: off (see wanted())
 # Most outputs a batch asks for while the argmax is on: llama.cpp sizes its output buffer by a batch's outputs, and
 # with a backend sampler each output takes four n_vocab-wide rows (logits, and the sampler's logits, probs and
 # candidates): 2 MB a row for an 8B Llama. Verifies stay under it; prompts are evaluated in batches of this many
@@ -36,12 +39,11 @@ def patched() -> bool:
 
 
 def wanted(n_gpu_layers: int) -> bool:
-    """Should a target context with these GPU layers take its greedy tokens on the device? By default only with
-    the patched library and a target on the GPU; DSPARK_DEVICE_ARGMAX=1 forces it (stock llama.cpp too)."""
-    env = os.environ.get(ENV, "")
-    if env in ("0", "1"):
-        return env == "1"
-    return n_gpu_layers != 0 and patched()
+    """Should a target context take its greedy tokens on the device? Only when DSPARK_DEVICE_ARGMAX=1 asks for it:
+    on an H100 (run O) greedy sessions with it on aborted with a CUDA fault inside a decode, so it stays off until
+    that is understood. n_gpu_layers is where the default will look again once it is."""
+    del n_gpu_layers
+    return os.environ.get(ENV, "") == "1"
 
 
 class RowsArgmax:

@@ -31,10 +31,20 @@ _contexts_made = False  # set by the first Context: from then on ggml may have r
 CUDA_GRAPHS_OFF_ENV = "GGML_CUDA_DISABLE_GRAPHS"  # ggml-cuda: set (to anything) = no CUDA graphs
 
 
+# DSPARK_LLAMA_ERRORS=1 lets llama.cpp's error lines through without --verbose: a GGML_ABORT (a CUDA fault, say)
+# kills the process, and the reason is logged as an error just before it (the rest of the log would slow the run)
+_errors_env = os.environ.get("DSPARK_LLAMA_ERRORS", "") == "1"
+_LOG_ERROR, _LOG_CONT = 4, 5  # ggml_log_level: an error line, a continuation of the line before
+_last_level = 0
+
+
 @ll.llama_log_callback
 def _log_callback(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
     # llama.cpp is chatty; its log only reaches the terminal with --verbose.
-    if _verbose and text:
+    global _last_level
+    if level != _LOG_CONT:
+        _last_level = level
+    if text and (_verbose or (_errors_env and _last_level == _LOG_ERROR)):
         os.write(2, text)
 
 

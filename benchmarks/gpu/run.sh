@@ -41,13 +41,17 @@
 #                                             processes of rows of KINDS (default dspark); tests with SMOLLM_GGUF;
 #                                             STOCK_TOKEN_REPS="2" runs process 2 with DSPARK_GRAPH_TOKENS=0,
 #                                             STOCK_SWITCH_REPS likewise DSPARK_CHEAP_FEATURE_SWITCH=0,
-#                                             HOST_ARGMAX_REPS DSPARK_DEVICE_ARGMAX=0; a build
+#                                             DEVICE_ARGMAX_REPS DSPARK_DEVICE_ARGMAX=1; a build
 #                                             with the feature-switch patch first times a switch both ways
 #   benchmarks/gpu/run.sh markov CARRY WORK OUTDIR SMOLLM_GGUF
 #                                             a build with LLAMA_PATCH=markov against its stock Markov product
 #                                             (DSPARK_MARKOV_PAD=0): the drafter's block by size both ways
 #                                             (OUTDIR/parts-{pad,stock}.json), then alternating processes of
 #                                             DSpark rows beside llama.cpp's (OUTDIR/markov-{pad,stock}-N)
+#   benchmarks/gpu/run.sh argmax CARRY WORK OUTDIR SMOLLM_GGUF
+#                                             why the device argmax aborted run O's tests: the failing tests
+#                                             with it on, the patch's one op against stock's op per row, CUDA
+#                                             graphs off, compute-sanitizer (OUTDIR/argmax-*.log)
 #   benchmarks/gpu/run.sh host   CARRY WORK OUTDIR
 #                                             where the host's share of a round goes (gpu_host_profile.py)
 #   benchmarks/gpu/run.sh pershape CARRY WORK OUTDIR
@@ -89,8 +93,10 @@ tests_while_quantizing() {
         for _ in $(seq 60); do [ -s "$1" ] && break; sleep 5; done
         timeout "${TESTS_TIMEOUT:-400}" "$0" tests "$carry" "$work" "$1" -q -rf --tb=line --maxfail=10 \
             tests/test_lossless.py tests/test_sampling.py tests/test_dspark.py tests/test_markov_patch.py \
-            tests/test_feature_switch_patch.py tests/test_device_argmax.py \
-            -k "not gemma and not without_layer_inputs" > "$work/tests.log" 2>&1 || true
+            tests/test_feature_switch_patch.py -k "not gemma and not without_layer_inputs" > "$work/tests.log" 2>&1 || true
+        # the device argmax on its own (it aborted run O's pytest with a CUDA fault: the rest keeps its summary)
+        timeout 200 "$0" tests "$carry" "$work" "$1" -q -rf --tb=line tests/test_device_argmax.py \
+            > "$work/tests-argmax.log" 2>&1 || true
         echo TESTS-DONE >> "$work/tests.log"
     ) &
     quantize_files
@@ -318,17 +324,40 @@ probe)
         # the processes named in STOCK_TOKEN_REPS read the drafts on the host (DSPARK_GRAPH_TOKENS=0: the A/B of
         # the patched graph's chained drafts) and those in STOCK_SWITCH_REPS switch the feature copy with
         # llama.cpp's full reserve (DSPARK_CHEAP_FEATURE_SWITCH=0)
-        # and those in HOST_ARGMAX_REPS take the target's greedy tokens on the host (DSPARK_DEVICE_ARGMAX=0)
-        gt=1; sw=1; da=""; dir="$out/probe-rows-$rep"
+        # and those in DEVICE_ARGMAX_REPS take the target's greedy tokens on the GPU (DSPARK_DEVICE_ARGMAX=1, off by
+        # default since run O)
+        gt=1; sw=1; da=0; dir="$out/probe-rows-$rep"
         case " ${STOCK_TOKEN_REPS:-} " in *" $rep "*) gt=0; dir="$dir-host-tokens" ;; esac
         case " ${STOCK_SWITCH_REPS:-} " in *" $rep "*) sw=0; dir="$dir-stock-switch" ;; esac
-        case " ${HOST_ARGMAX_REPS:-} " in *" $rep "*) da=0; dir="$dir-host-argmax" ;; esac
+        case " ${DEVICE_ARGMAX_REPS:-} " in *" $rep "*) da=1; dir="$dir-device-argmax" ;; esac
         # shellcheck disable=SC2086  # KINDS and ALPHAS are lists
         DSPARK_GRAPH_TOKENS=$gt DSPARK_CHEAP_FEATURE_SWITCH=$sw DSPARK_DEVICE_ARGMAX=$da \
             timeout 580 "$0" bench "$carry" "$work" "$dir" --kinds ${KINDS:-dspark} \
             --alphas ${ALPHAS:-0 0.8 0.9} --no-curve --budget-s 0 || true
     done
     echo ALL-DONE >> "$work/bench.log"
+    ;;
+argmax)
+    # why greedy sessions with the device argmax aborted in run O (a CUDA fault inside a decode): the failing lossless
+    # tests with DSPARK_DEVICE_ARGMAX=1, llama.cpp's error lines kept, one pytest process per variant: the patch's
+    # one op, stock llama.cpp's op per row (DSPARK_ONE_ARGMAX=0), without CUDA graphs, and under compute-sanitizer
+    # where the machine has it (OUTDIR/argmax-*.log)
+    out=$4; smollm=$5; mkdir -p "$out"
+    wait_for_build
+    pick=(tests/test_lossless.py tests/test_device_argmax.py -k "(smollm and not pipelined) or argmax" -x -q -rf --tb=line)
+    DSPARK_DEVICE_ARGMAX=1 timeout 200 "$0" tests "$carry" "$work" "$smollm" "${pick[@]}" > "$out/argmax-one-op.log" 2>&1 || true
+    DSPARK_DEVICE_ARGMAX=1 DSPARK_ONE_ARGMAX=0 timeout 200 "$0" tests "$carry" "$work" "$smollm" "${pick[@]}" \
+        > "$out/argmax-per-row.log" 2>&1 || true
+    DSPARK_DEVICE_ARGMAX=1 GGML_CUDA_DISABLE_GRAPHS=1 timeout 200 "$0" tests "$carry" "$work" "$smollm" "${pick[@]}" \
+        > "$out/argmax-no-graphs.log" 2>&1 || true
+    sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
+    if [ -n "$sanitizer" ]; then
+        ( eval "$(exports)"; cd "$work/src"
+          DSPARK_DEVICE_ARGMAX=1 DSPARK_LLAMA_ERRORS=1 DSPARK_TEST_GPU_LAYERS=99 DSPARK_TEST_SMOLLM="$(realpath "$smollm")" \
+              DSPARK_TEST_MODELS="$work/test-models" timeout 400 "$sanitizer" --print-limit 5 python3 -m pytest \
+              -p no:cacheprovider tests/test_lossless.py -k "smollm_ngram_drafter" -x -q ) > "$out/argmax-sanitizer.log" 2>&1 || true
+    fi
+    echo ARGMAX-DONE >> "$out/argmax-one-op.log"
     ;;
 host)
     eval "$(exports)"
@@ -363,10 +392,11 @@ tests)
     markov=""; grep -q "dspark-chat:" "$sdist_dir/vendor/llama.cpp/src/models/dflash.cpp" && markov="$build/bin"
     switch=""; grep -q "dspark-chat:" "$sdist_dir/vendor/llama.cpp/src/llama-context.cpp" && switch="$build/bin"
     rows=""; grep -q "dspark-chat:" "$sdist_dir/vendor/llama.cpp/src/llama-graph.cpp" && rows="$build/bin"
-    DSPARK_TEST_GPU_LAYERS=99 DSPARK_TEST_SMOLLM="$smollm" DSPARK_TEST_MODELS="$work/test-models" \
+    # DSPARK_LLAMA_ERRORS: llama.cpp's error lines reach the log (why a GGML_ABORT aborted, run O)
+    DSPARK_LLAMA_ERRORS=1 DSPARK_TEST_GPU_LAYERS=99 DSPARK_TEST_SMOLLM="$smollm" DSPARK_TEST_MODELS="$work/test-models" \
         DSPARK_TEST_PATCHED_LIB="$markov" DSPARK_TEST_SWITCH_LIB="$switch" DSPARK_TEST_ROWS_LIB="$rows" \
         python3 -m pytest -p no:cacheprovider "$@"
     ;;
 *)
-    echo "usage: $0 setup|env|bench|all|full|repeat|steady|parts|markov|probe|quick|pershape|overlap|shape|drafters|host|tests CARRY WORK [OUTDIR args...]" >&2; exit 2 ;;
+    echo "usage: $0 setup|env|bench|all|full|repeat|steady|parts|markov|probe|argmax|quick|pershape|overlap|shape|drafters|host|tests CARRY WORK [OUTDIR args...]" >&2; exit 2 ;;
 esac
