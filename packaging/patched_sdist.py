@@ -3,9 +3,9 @@
 install.sh builds CUDA installs from this source: packaging/patch_markov_head.py (on an H100 it halved a DSpark
 block position's cost, docs/benchmarks.md run L), packaging/patch_feature_switch.py (a switch of the target's
 feature copy without re-planning all graph memory) and packaging/patch_rows_argmax.py (the target's greedy tokens
-from one argmax op on the device; used only with DSPARK_DEVICE_ARGMAX=1 since run O). The source lands in FOLDER/llama-cpp-python, whose path is
-printed. A patch whose file changed upstream is left out with a one-line warning: the build goes on, only without
-that speed-up.
+from one argmax op on the device; used only with DSPARK_DEVICE_ARGMAX=1 since run O). The source lands in
+FOLDER/llama-cpp-python, whose path is printed. A patch whose file changed upstream is left out with a one-line
+warning: the build goes on, only without that speed-up.
 
     python packaging/patched_sdist.py FOLDER
 """

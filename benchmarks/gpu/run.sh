@@ -352,10 +352,8 @@ argmax)
         > "$out/argmax-no-graphs.log" 2>&1 || true
     sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
     if [ -n "$sanitizer" ]; then
-        ( eval "$(exports)"; cd "$work/src"
-          DSPARK_DEVICE_ARGMAX=1 DSPARK_LLAMA_ERRORS=1 DSPARK_TEST_GPU_LAYERS=99 DSPARK_TEST_SMOLLM="$(realpath "$smollm")" \
-              DSPARK_TEST_MODELS="$work/test-models" timeout 400 "$sanitizer" --print-limit 5 python3 -m pytest \
-              -p no:cacheprovider tests/test_lossless.py -k "smollm_ngram_drafter" -x -q ) > "$out/argmax-sanitizer.log" 2>&1 || true
+        DSPARK_DEVICE_ARGMAX=1 TEST_WRAPPER="$sanitizer --print-limit 5" timeout 400 "$0" tests "$carry" "$work" \
+            "$smollm" tests/test_lossless.py -k "smollm_ngram_drafter" -x -q > "$out/argmax-sanitizer.log" 2>&1 || true
     fi
     echo ARGMAX-DONE >> "$out/argmax-one-op.log"
     ;;
@@ -392,10 +390,12 @@ tests)
     markov=""; grep -q "dspark-chat:" "$sdist_dir/vendor/llama.cpp/src/models/dflash.cpp" && markov="$build/bin"
     switch=""; grep -q "dspark-chat:" "$sdist_dir/vendor/llama.cpp/src/llama-context.cpp" && switch="$build/bin"
     rows=""; grep -q "dspark-chat:" "$sdist_dir/vendor/llama.cpp/src/llama-graph.cpp" && rows="$build/bin"
-    # DSPARK_LLAMA_ERRORS: llama.cpp's error lines reach the log (why a GGML_ABORT aborted, run O)
+    # DSPARK_LLAMA_ERRORS: llama.cpp's error lines reach the log (why a GGML_ABORT aborted, run O); TEST_WRAPPER: a
+    # command that runs pytest (compute-sanitizer in `argmax`)
+    # shellcheck disable=SC2086  # TEST_WRAPPER is a command line
     DSPARK_LLAMA_ERRORS=1 DSPARK_TEST_GPU_LAYERS=99 DSPARK_TEST_SMOLLM="$smollm" DSPARK_TEST_MODELS="$work/test-models" \
         DSPARK_TEST_PATCHED_LIB="$markov" DSPARK_TEST_SWITCH_LIB="$switch" DSPARK_TEST_ROWS_LIB="$rows" \
-        python3 -m pytest -p no:cacheprovider "$@"
+        ${TEST_WRAPPER:-} python3 -m pytest -p no:cacheprovider "$@"
     ;;
 *)
     echo "usage: $0 setup|env|bench|all|full|repeat|steady|parts|markov|probe|argmax|quick|pershape|overlap|shape|drafters|host|tests CARRY WORK [OUTDIR args...]" >&2; exit 2 ;;
