@@ -51,7 +51,7 @@
 #   benchmarks/gpu/run.sh argmax CARRY WORK OUTDIR SMOLLM_GGUF
 #                                             why the device argmax aborted run O's tests: the failing tests
 #                                             with it on, the patch's one op against stock's op per row, CUDA
-#                                             graphs off, compute-sanitizer (OUTDIR/argmax-*.log)
+#                                             graphs off, launches blocking, compute-sanitizer (OUTDIR/argmax-*.log)
 #   benchmarks/gpu/run.sh host   CARRY WORK OUTDIR
 #                                             where the host's share of a round goes (gpu_host_profile.py)
 #   benchmarks/gpu/run.sh pershape CARRY WORK OUTDIR
@@ -350,6 +350,9 @@ argmax)
         > "$out/argmax-per-row.log" 2>&1 || true
     DSPARK_DEVICE_ARGMAX=1 GGML_CUDA_DISABLE_GRAPHS=1 timeout 200 "$0" tests "$carry" "$work" "$smollm" "${pick[@]}" \
         > "$out/argmax-no-graphs.log" 2>&1 || true
+    # every launch waits: the error names the kernel that faulted, not a later synchronize
+    DSPARK_DEVICE_ARGMAX=1 CUDA_LAUNCH_BLOCKING=1 timeout 200 "$0" tests "$carry" "$work" "$smollm" "${pick[@]}" \
+        > "$out/argmax-blocking.log" 2>&1 || true
     sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
     if [ -n "$sanitizer" ]; then
         DSPARK_DEVICE_ARGMAX=1 TEST_WRAPPER="$sanitizer --print-limit 5" timeout 400 "$0" tests "$carry" "$work" \
