@@ -182,11 +182,14 @@ def _backend(report: Report, llama, expect: str | None) -> None:
     gpu = sorted({d["backend"] for d in devices if d["type"] in ("GPU", "iGPU")})
     offload = llama.supports_gpu_offload()
     name = gpu[0] if gpu else "CPU"
+    extra_bufts = llama.cpu_extra_buffer_types()
     report.facts["backend"] = {"name": name, "gpu_backends": gpu, "devices": devices,
-                               "system_info": llama.system_info().strip()}
+                               "system_info": llama.system_info().strip(), "cpu_extra_buffer_types": extra_bufts}
     report.facts["gpu_offload"] = {"supported": offload, "works": None, "detail": ""}
     described = ", ".join(f"{d['name']} ({d['description']}{_memory(d)})" for d in devices) or "no devices"
     summary = f"{name} build" if gpu else "CPU only"
+    if not extra_bufts and "AMX_INT8 = 1" in report.facts["backend"]["system_info"]:
+        summary += " (AMX kernels skipped: they crash on some CPUs, llama.cpp#20824; DSPARK_CPU_EXTRA_BUFTS=1 uses them)"
     report.add("backend", OK if devices else FAIL, f"{summary}; devices: {described}",
                "" if devices else "llama.cpp registered no device at all: " + _load_fix(""))
     if expect:

@@ -30,6 +30,12 @@ _contexts_made = False  # set by the first Context: from then on ggml may have r
 
 CUDA_GRAPHS_OFF_ENV = "GGML_CUDA_DISABLE_GRAPHS"  # ggml-cuda: set (to anything) = no CUDA graphs
 
+# llama.cpp's AMX kernels (CPU builds on Intel Xeon 4th generation and later) segfault in ggml_backend_amx_mul_mat
+# on some of those machines, plain llama-cpp-python included (ggml-org/llama.cpp#20824, closed without a fix; seen
+# on this project's CI host). Weights go to the AMX buffer only through llama.cpp's "extra" CPU buffer types, so
+# where the loaded CPU backend has AMX they are left out: 1 keeps them (AMX that works), 0 drops them everywhere.
+CPU_EXTRA_BUFTS_ENV = "DSPARK_CPU_EXTRA_BUFTS"
+
 
 # DSPARK_LLAMA_ERRORS=1 lets llama.cpp's error lines through without --verbose: a GGML_ABORT (a CUDA fault, say)
 # kills the process, and the reason is logged as an error just before it (the rest of the log would slow the run)
@@ -110,6 +116,7 @@ class Model:
         params = ll.llama_model_default_params()
         params.n_gpu_layers = n_gpu_layers
         params.use_mmap = use_mmap
+        params.use_extra_bufts = cpu_extra_buffer_types()
         self._ptr = ll.llama_model_load_from_file(str(self.path).encode(), params)
         if not self._ptr:
             raise ModelLoadError(f"llama.cpp could not load {self.path} (corrupt, truncated or unsupported GGUF)")
@@ -466,6 +473,16 @@ def supports_gpu_offload() -> bool:
 def system_info() -> str:
     init_backend(_verbose)
     return ll.llama_print_system_info().decode("utf-8", errors="replace")
+
+
+def cpu_extra_buffer_types() -> bool:
+    """May weights kept on the CPU use llama.cpp's extra buffer types (repacked layouts, AMX)? Not where the CPU
+    backend has AMX, unless DSPARK_CPU_EXTRA_BUFTS=1 (see CPU_EXTRA_BUFTS_ENV). The repacked layouts speed up some
+    quantizations' CPU matrix products; a GPU build keeps its offloaded layers on the GPU either way."""
+    chosen = os.environ.get(CPU_EXTRA_BUFTS_ENV, "")
+    if chosen in ("0", "1"):
+        return chosen == "1"
+    return "AMX_INT8 = 1" not in system_info()
 
 
 def library_version() -> str:

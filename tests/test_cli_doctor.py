@@ -39,6 +39,8 @@ def test_json_fields(smollm_q4):
     assert any(dev["type"] == "CPU" and dev["backend"] == "CPU" for dev in backend["devices"])
     assert backend["name"] in ["CPU", *backend["gpu_backends"]]
     assert "CPU :" in backend["system_info"]
+    # AMX builds keep weights out of llama.cpp's extra CPU buffers (engine/llama.py, CPU_EXTRA_BUFTS_ENV)
+    assert backend["cpu_extra_buffer_types"] is ("AMX_INT8 = 1" not in backend["system_info"])
     assert isinstance(d["gpu_offload"]["supported"], bool)
     assert d["gpu_offload"]["supported"] == bool(backend["gpu_backends"])
     assert d["threads"]["default"] >= 1
