@@ -49,9 +49,9 @@
 #                                             (OUTDIR/parts-{pad,stock}.json), then alternating processes of
 #                                             DSpark rows beside llama.cpp's (OUTDIR/markov-{pad,stock}-N)
 #   benchmarks/gpu/run.sh argmax CARRY WORK OUTDIR SMOLLM_GGUF
-#                                             why the device argmax aborted run O's tests: the failing tests
-#                                             with it on, the patch's one op against stock's op per row, CUDA
-#                                             graphs off, launches blocking, compute-sanitizer (OUTDIR/argmax-*.log)
+#                                             the device argmax's CUDA fault (runs O, P): the failing tests with it
+#                                             on, CUDA graphs on once, then off REPEATS times; with the files, DSpark
+#                                             rows with graphs off, the argmax on host and device alternating
 #   benchmarks/gpu/run.sh host   CARRY WORK OUTDIR
 #                                             where the host's share of a round goes (gpu_host_profile.py)
 #   benchmarks/gpu/run.sh pershape CARRY WORK OUTDIR
@@ -338,27 +338,30 @@ probe)
     echo ALL-DONE >> "$work/bench.log"
     ;;
 argmax)
-    # why greedy sessions with the device argmax aborted in run O (a CUDA fault inside a decode): the failing lossless
-    # tests with DSPARK_DEVICE_ARGMAX=1, llama.cpp's error lines kept, one pytest process per variant: the patch's
-    # one op, stock llama.cpp's op per row (DSPARK_ONE_ARGMAX=0), without CUDA graphs, and under compute-sanitizer
-    # where the machine has it (OUTDIR/argmax-*.log)
+    # the device argmax's CUDA fault (run O; run P: a replayed CUDA graph hits an illegal instruction, with llama.cpp's
+    # own argmax per row as with the patch's one op; with CUDA graphs off the tests passed). One pytest process per
+    # variant, pytest's capture off (-s) so llama.cpp's error text survives an abort: graphs on once (does it still
+    # fault?), then REPEATS (default 3) processes with graphs off. A setup that wrote the files (no SKIP_FILES) then
+    # times what it saves where graphs are off: REPS (default 4) processes of DSpark rows at ALPHAS (default 0.8 0.9)
+    # with --cuda-graphs off, the argmax on the host and on the device alternating (OUTDIR/argmax-rows-{host,device}-N)
     out=$4; smollm=$5; mkdir -p "$out"
     wait_for_build
-    pick=(tests/test_lossless.py tests/test_device_argmax.py -k "(smollm and not pipelined) or argmax" -x -q -rf --tb=line)
-    DSPARK_DEVICE_ARGMAX=1 timeout 200 "$0" tests "$carry" "$work" "$smollm" "${pick[@]}" > "$out/argmax-one-op.log" 2>&1 || true
-    DSPARK_DEVICE_ARGMAX=1 DSPARK_ONE_ARGMAX=0 timeout 200 "$0" tests "$carry" "$work" "$smollm" "${pick[@]}" \
-        > "$out/argmax-per-row.log" 2>&1 || true
-    DSPARK_DEVICE_ARGMAX=1 GGML_CUDA_DISABLE_GRAPHS=1 timeout 200 "$0" tests "$carry" "$work" "$smollm" "${pick[@]}" \
-        > "$out/argmax-no-graphs.log" 2>&1 || true
-    # every launch waits: the error names the kernel that faulted, not a later synchronize
-    DSPARK_DEVICE_ARGMAX=1 CUDA_LAUNCH_BLOCKING=1 timeout 200 "$0" tests "$carry" "$work" "$smollm" "${pick[@]}" \
-        > "$out/argmax-blocking.log" 2>&1 || true
-    sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
-    if [ -n "$sanitizer" ]; then
-        DSPARK_DEVICE_ARGMAX=1 TEST_WRAPPER="$sanitizer --print-limit 5" timeout 400 "$0" tests "$carry" "$work" \
-            "$smollm" tests/test_lossless.py -k "smollm_ngram_drafter" -x -q > "$out/argmax-sanitizer.log" 2>&1 || true
+    pick=(tests/test_lossless.py tests/test_device_argmax.py -k "(smollm and not pipelined) or argmax" -q -s -rf --tb=line)
+    DSPARK_DEVICE_ARGMAX=1 timeout 200 "$0" tests "$carry" "$work" "$smollm" "${pick[@]}" > "$out/argmax-graphs.log" 2>&1 || true
+    for rep in $(seq "${REPEATS:-3}"); do
+        DSPARK_DEVICE_ARGMAX=1 GGML_CUDA_DISABLE_GRAPHS=1 timeout 200 "$0" tests "$carry" "$work" "$smollm" "${pick[@]}" \
+            > "$out/argmax-no-graphs-$rep.log" 2>&1 || true
+    done
+    if [ -f "$work/files.log" ]; then
+        quantize_files
+        for rep in $(seq "${REPS:-4}"); do
+            da=$(( rep % 2 == 0 )); where=host; [ $da = 1 ] && where=device
+            # shellcheck disable=SC2086  # ALPHAS is a list
+            DSPARK_DEVICE_ARGMAX=$da timeout 580 "$0" bench "$carry" "$work" "$out/argmax-rows-$where-$rep" \
+                --kinds dspark --alphas ${ALPHAS:-0.8 0.9} --no-curve --no-llamacpp --budget-s 0 --cuda-graphs off || true
+        done
     fi
-    echo ARGMAX-DONE >> "$out/argmax-one-op.log"
+    echo ARGMAX-DONE >> "$out/argmax-graphs.log"
     ;;
 host)
     eval "$(exports)"
