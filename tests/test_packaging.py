@@ -21,7 +21,8 @@ from dspark_chat.app.diagnose import cmake_args, reinstall_command
 
 from .clitools import ROOT, check_source_patch, packaging_module, run_packaging_script
 
-SCRIPTS = [ROOT / "packaging" / name for name in ("lib.sh", "install.sh", "wheelhouse.sh", "dev-test.sh")]
+SCRIPTS = [ROOT / "packaging" / name
+           for name in ("lib.sh", "install.sh", "wheelhouse.sh", "dev-test.sh", "patched_cpu_lib.sh")]
 SCRIPTS.append(ROOT / ".ci" / "run")
 BACKENDS = {"cpu": "CPU", "cuda": "CUDA", "metal": "Metal", "vulkan": "Vulkan"}
 

@@ -346,11 +346,13 @@ argmax)
     # with --cuda-graphs off, the argmax on the host and on the device alternating (OUTDIR/argmax-rows-{host,device}-N)
     out=$4; smollm=$5; mkdir -p "$out"
     wait_for_build
-    pick=(tests/test_lossless.py tests/test_device_argmax.py -k "(smollm and not pipelined) or argmax" -q -s -rf --tb=line)
-    DSPARK_DEVICE_ARGMAX=1 timeout 200 "$0" tests "$carry" "$work" "$smollm" "${pick[@]}" > "$out/argmax-graphs.log" 2>&1 || true
+    pick=(tests/test_lossless.py tests/test_device_argmax.py -k "(smollm and not pipelined) or argmax"
+          -q -s -rf --tb=line)
+    DSPARK_DEVICE_ARGMAX=1 timeout 200 "$0" tests "$carry" "$work" "$smollm" "${pick[@]}" \
+        > "$out/argmax-graphs.log" 2>&1 || true
     for rep in $(seq "${REPEATS:-3}"); do
-        DSPARK_DEVICE_ARGMAX=1 GGML_CUDA_DISABLE_GRAPHS=1 timeout 200 "$0" tests "$carry" "$work" "$smollm" "${pick[@]}" \
-            > "$out/argmax-no-graphs-$rep.log" 2>&1 || true
+        DSPARK_DEVICE_ARGMAX=1 GGML_CUDA_DISABLE_GRAPHS=1 timeout 200 "$0" tests "$carry" "$work" "$smollm" \
+            "${pick[@]}" > "$out/argmax-no-graphs-$rep.log" 2>&1 || true
     done
     if [ -f "$work/files.log" ]; then
         quantize_files
@@ -358,7 +360,8 @@ argmax)
             da=$(( rep % 2 == 0 )); where=host; [ $da = 1 ] && where=device
             # shellcheck disable=SC2086  # ALPHAS is a list
             DSPARK_DEVICE_ARGMAX=$da timeout 580 "$0" bench "$carry" "$work" "$out/argmax-rows-$where-$rep" \
-                --kinds dspark --alphas ${ALPHAS:-0.8 0.9} --no-curve --no-llamacpp --budget-s 0 --cuda-graphs off || true
+                --kinds dspark --alphas ${ALPHAS:-0.8 0.9} --no-curve --no-llamacpp --budget-s 0 \
+                --cuda-graphs off || true
         done
     fi
     echo ARGMAX-DONE >> "$out/argmax-graphs.log"
