@@ -341,8 +341,8 @@ argmax)
     # the device argmax's CUDA fault (run O; run P: a replayed CUDA graph hits an illegal instruction, with llama.cpp's
     # own argmax per row as with the patch's one op; with CUDA graphs off the tests passed). One pytest process per
     # variant, pytest's capture off (-s) so llama.cpp's error text survives an abort: graphs on once (does it still
-    # fault?), then REPEATS (default 3) processes with graphs off. A setup that wrote the files (no SKIP_FILES) then
-    # times what it saves where graphs are off: REPS (default 4) processes of DSpark rows at ALPHAS (default 0.8 0.9)
+    # fault?), under cuda-gdb, then REPEATS (default 3) processes with graphs off. A setup that wrote the files (no
+    # SKIP_FILES) then times what it saves where graphs are off: REPS (default 4) processes of DSpark rows at ALPHAS (default 0.8 0.9)
     # with --cuda-graphs off, the argmax on the host and on the device alternating (OUTDIR/argmax-rows-{host,device}-N)
     out=$4; smollm=$5; mkdir -p "$out"
     wait_for_build
@@ -350,6 +350,15 @@ argmax)
           -q -s -rf --tb=line)
     DSPARK_DEVICE_ARGMAX=1 timeout 200 "$0" tests "$carry" "$work" "$smollm" "${pick[@]}" \
         > "$out/argmax-graphs.log" 2>&1 || true
+    # which kernel traps (an illegal instruction is a device-side trap): cuda-gdb stops at the CUDA exception and
+    # names the kernel, where the machine has it
+    cudagdb=$(command -v cuda-gdb || ls /usr/local/cuda/bin/cuda-gdb 2>/dev/null || true)
+    if [ -n "$cudagdb" ]; then
+        printf '%s\n' "set cuda api_failures ignore" run bt "info cuda kernels" "info cuda devices" > "$work/argmax.gdb"
+        DSPARK_DEVICE_ARGMAX=1 TEST_WRAPPER="$cudagdb -q -batch -x $work/argmax.gdb --args" timeout 400 "$0" tests \
+            "$carry" "$work" "$smollm" tests/test_lossless.py -k "smollm_model_drafter or smollm_ngram_drafter" -q -s \
+            > "$out/argmax-cuda-gdb.log" 2>&1 || true
+    fi
     for rep in $(seq "${REPEATS:-3}"); do
         DSPARK_DEVICE_ARGMAX=1 GGML_CUDA_DISABLE_GRAPHS=1 timeout 200 "$0" tests "$carry" "$work" "$smollm" \
             "${pick[@]}" > "$out/argmax-no-graphs-$rep.log" 2>&1 || true
