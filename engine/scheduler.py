@@ -69,11 +69,16 @@ REGIME_DECAY = 0.8
 # drafting that stopped on a bad start stayed stopped for whole runs: 0.93-0.99x against 1.2-1.3x). A paid probe
 # starts a trial of fresh realized evidence; a trial that loses counts as a probe that did not pay.
 # The realized rate decides once it has REALIZED_MIN_ROUNDS of evidence, a clear loss (under CLEAR_LOSS of plain)
-# after half as many. Fewer rounds remembered (0.9, 4) let a bad stretch of a few rounds at alpha 0.7 stop a DSpark
-# pair making 1.25x plain (benchmarks/scheduler_sim.py --blocks: 1.11-1.26x over 2000 rounds, 1.25-1.27x now).
-REALIZED_DECAY = 0.95  # weight of the previous drafting round in the realized rate
-REALIZED_MIN_ROUNDS = 8.0
+# after CLEAR_LOSS_ROUNDS. A short memory lets a bad stretch stop drafting that pays: (0.9, 4) stopped a DSpark
+# pair making 1.25x plain at alpha 0.7 (benchmarks/scheduler_sim.py --blocks: 1.11-1.26x over 2000 rounds), and
+# (0.95, 8) still lost 250-round runs to one: against (0.98, 16), 12 seeds, DSpark at 0.7 1.216x against 1.240x
+# (250 rounds), at 0.6 0.992x against 1.001x (2000); a model drafter at 0.8 after a bad start 1.16x against 1.28x
+# (250 rounds, 0.89x at worst against 1.23x), 0.9 1.53x against 1.63x; alpha 0 and steady 0.8 unchanged. A clear
+# loss still ends drafting after 4 rounds: 8 cost alpha 0 a few blocks a run (0.937x against 0.940x, 250 rounds).
+REALIZED_DECAY = 0.98  # weight of the previous drafting round in the realized rate
+REALIZED_MIN_ROUNDS = 16.0
 CLEAR_LOSS = 0.9
+CLEAR_LOSS_ROUNDS = 4.0
 RETURN_AFTER = 2  # a drafting round after this many rounds without drafts pays the return, not the drafting
 # A verdict of "plain steps" holds until something it depends on changes: drafting (acceptance, realized rates)
 # or a probe falling due. Until then plan() answers without its numpy (0.15-0.2 ms a round on an H100's host,
@@ -280,7 +285,7 @@ class Scheduler:
         the feature copy switched), so their realized rate alone let drafting that lost look even (measured on an
         H100: a DSpark pair at alpha 0.6 kept drafting at 0.74-0.86x plain, docs/benchmarks.md run G)."""
         tokens, seconds, rounds = self._realized[True]
-        if rounds < REALIZED_MIN_ROUNDS / 2 or seconds <= 0.0:
+        if rounds < CLEAR_LOSS_ROUNDS or seconds <= 0.0:
             return None
         steady = 1.0 / (self.verify_cost(1) + self.overhead_plain)
         p_tokens, p_seconds, p_rounds = self._realized[False]
