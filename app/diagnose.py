@@ -188,7 +188,7 @@ def _backend(report: Report, llama, expect: str | None) -> None:
     report.facts["gpu_offload"] = {"supported": offload, "works": None, "detail": ""}
     described = ", ".join(f"{d['name']} ({d['description']}{_memory(d)})" for d in devices) or "no devices"
     summary = f"{name} build" if gpu else "CPU only"
-    if not extra_bufts and "AMX_INT8 = 1" in report.facts["backend"]["system_info"]:
+    if not extra_bufts and llama.amx_build():
         summary += (" (AMX kernels skipped: they crash on some CPUs, llama.cpp#20824;"
                     " DSPARK_CPU_EXTRA_BUFTS=1 uses them)")
     report.add("backend", OK if devices else FAIL, f"{summary}; devices: {described}",

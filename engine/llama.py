@@ -482,7 +482,12 @@ def cpu_extra_buffer_types() -> bool:
     chosen = os.environ.get(CPU_EXTRA_BUFTS_ENV, "")
     if chosen in ("0", "1"):
         return chosen == "1"
-    return "AMX_INT8 = 1" not in system_info()
+    return not amx_build()
+
+
+def amx_build() -> bool:
+    """Does the loaded CPU backend carry llama.cpp's AMX kernels (see CPU_EXTRA_BUFTS_ENV)?"""
+    return "AMX_INT8 = 1" in system_info()
 
 
 def library_version() -> str:
