@@ -343,7 +343,8 @@ argmax)
     # variant, pytest's capture off (-s) so llama.cpp's error text survives an abort: graphs on once (does it still
     # fault?), under cuda-gdb, then REPEATS (default 3) processes with graphs off. A setup that wrote the files (no
     # SKIP_FILES) then times what it saves where graphs are off: REPS (default 4) processes of DSpark rows at ALPHAS (default 0.8 0.9)
-    # with --cuda-graphs off, the argmax on the host and on the device alternating (OUTDIR/argmax-rows-{host,device}-N)
+    # with --cuda-graphs off, the argmax on the host and on the device alternating (OUTDIR/argmax-rows-{host,device}-N).
+    # CUDA_GDB=0 skips the cuda-gdb step; ROW_ALPHAS picks the rows' alphas from the files' ALPHAS
     out=$4; smollm=$5; mkdir -p "$out"
     wait_for_build
     pick=(tests/test_lossless.py tests/test_device_argmax.py -k "(smollm and not pipelined) or argmax"
@@ -353,7 +354,7 @@ argmax)
     # which kernel traps (an illegal instruction is a device-side trap): cuda-gdb stops at the CUDA exception and
     # names the kernel, where the machine has it
     cudagdb=$(command -v cuda-gdb || ls /usr/local/cuda/bin/cuda-gdb 2>/dev/null || true)
-    if [ -n "$cudagdb" ]; then
+    if [ -n "$cudagdb" ] && [ "${CUDA_GDB:-1}" = 1 ]; then
         printf '%s\n' "set cuda api_failures ignore" run bt "info cuda kernels" "info cuda devices" > "$work/argmax.gdb"
         DSPARK_DEVICE_ARGMAX=1 TEST_WRAPPER="$cudagdb -q -batch -x $work/argmax.gdb --args" timeout 400 "$0" tests \
             "$carry" "$work" "$smollm" tests/test_lossless.py -k "smollm_model_drafter or smollm_ngram_drafter" -q -s \
@@ -369,7 +370,7 @@ argmax)
             da=$(( rep % 2 == 0 )); where=host; [ $da = 1 ] && where=device
             # shellcheck disable=SC2086  # ALPHAS is a list
             DSPARK_DEVICE_ARGMAX=$da timeout 580 "$0" bench "$carry" "$work" "$out/argmax-rows-$where-$rep" \
-                --kinds dspark --alphas ${ALPHAS:-0.8 0.9} --no-curve --no-llamacpp --budget-s 0 \
+                --kinds dspark --alphas ${ROW_ALPHAS:-${ALPHAS:-0.8 0.9}} --no-curve --no-llamacpp --budget-s 0 \
                 --cuda-graphs off || true
         done
     fi
