@@ -6,9 +6,9 @@ pays that the GPU does not hide (docs/benchmarks.md run N). llama.cpp's backend 
 argmax in the graph; with `packaging/patch_rows_argmax.py` that is one op for all rows (stock llama.cpp builds one
 op per row, ~50 us a row on an H100, about what the host's pass costs).
 
-Off unless DSPARK_DEVICE_ARGMAX=1: on an H100 (docs/benchmarks.md run O) greedy sessions with it on aborted with a
-CUDA fault inside a decode (not on the CPU, and not when llama.cpp's full log slowed the host), so the engine takes
-the argmax on the host until that is understood.
+Off unless DSPARK_DEVICE_ARGMAX=1: on an H100 (docs/benchmarks.md runs O and P) greedy sessions with it on abort
+with a CUDA fault inside a decode while llama.cpp's CUDA graphs are on. With graphs off it passed the tests and cut
+the Python share of a round, but bought no speed on that host (run Q), so the engine takes the argmax on the host.
 """
 
 from __future__ import annotations
@@ -39,9 +39,9 @@ def patched() -> bool:
 
 
 def wanted(n_gpu_layers: int) -> bool:
-    """Should a target context take its greedy tokens on the device? Only when DSPARK_DEVICE_ARGMAX=1 asks for it:
-    on an H100 (run O) greedy sessions with it on aborted with a CUDA fault inside a decode, so it stays off until
-    that is understood. n_gpu_layers is where the default will look again once it is."""
+    """Should a target context take its greedy tokens on the device? Only when DSPARK_DEVICE_ARGMAX=1 asks for it
+    (runs O to Q: a CUDA fault with graphs on, no speed gain with them off). n_gpu_layers is where a default for
+    slow host CPUs would look."""
     del n_gpu_layers
     return os.environ.get(ENV, "") == "1"
 
