@@ -8,7 +8,7 @@
 #   packaging/install.sh --pipx                  # into pipx (dspark-chat on PATH) instead of a venv
 #   packaging/install.sh --dry-run ...           # print every command, run none
 #
-# CUDA builds into a venv compile llama.cpp with the DSpark patches applied (packaging/patched_sdist.py):
+# CUDA builds (into a venv, or pipx 1.5 or later) compile llama.cpp with the DSpark patches applied (packaging/patched_sdist.py):
 # patch_markov_head.py (DSpark's Markov head as a batched product: a block position 0.24 -> 0.09 ms on an H100,
 # docs/benchmarks.md run L), patch_feature_switch.py (switching the target's feature copy rebuilds one graph
 # instead of re-planning all graph memory: 17.4 -> 2.2 ms, run N) and patch_rows_argmax.py (the target's greedy
@@ -76,11 +76,30 @@ say "backend $BACKEND${CMAKE_ARGS_VALUE:+ (CMAKE_ARGS=$CMAKE_ARGS_VALUE)}"
 NO_CACHE=()
 [ "$BACKEND" != cpu ] && NO_CACHE=(--no-cache-dir)
 
+# the llama-cpp-python sdist, unpacked and patched into $SDIST_DIR/llama-cpp-python (packaging/patched_sdist.py
+# warns and leaves a patch out if the vendored llama.cpp changed upstream); $1 is a python with pip
+fetch_patched_source() {
+    run rm -rf "$SDIST_DIR"
+    run "$1" -m pip download --no-binary :all: --no-deps --no-cache-dir -d "$SDIST_DIR" "$LLAMA_SPEC"
+    run "$1" "$ROOT/packaging/patched_sdist.py" "$SDIST_DIR"
+}
+SDIST_DIR=${TMPDIR:-/tmp}/dspark-chat-llama-sdist
+
 if [ "$PIPX" = 1 ]; then
-    [ "$BACKEND" = cuda ] && [ "$MARKOV_PATCH" = 1 ] && \
-        say "pipx builds llama.cpp's stock source (the Markov head patch: a venv install, or docs/install.md)"
     command -v pipx >/dev/null 2>&1 || need "pipx not found: python3 -m pip install --user pipx (or apt/brew install pipx)"
-    run env CMAKE_ARGS="$CMAKE_ARGS_VALUE" pipx install --force --python "$PY" \
+    PREINSTALL=()
+    if [ "$BACKEND" = cuda ] && [ "$MARKOV_PATCH" = 1 ]; then
+        # pipx builds the patched source first (--preinstall, pipx 1.5 and later); the project's install then finds
+        # llama-cpp-python there and keeps it. A throwaway venv's pip downloads the sdist: pipx's python may have none.
+        if ! command -v pipx >/dev/null 2>&1 || pipx install --help 2>/dev/null | grep -q -- --preinstall; then
+            run "$PY" -m venv "$SDIST_DIR.venv"
+            fetch_patched_source "$SDIST_DIR.venv/bin/python"
+            PREINSTALL=(--preinstall "$SDIST_DIR/llama-cpp-python")
+        else
+            say "this pipx has no --preinstall (pipx 1.5 or later has): it builds llama.cpp's stock source, without the DSpark patches"
+        fi
+    fi
+    run env CMAKE_ARGS="$CMAKE_ARGS_VALUE" pipx install --force --python "$PY" ${PREINSTALL[@]+"${PREINSTALL[@]}"} \
         ${NO_CACHE[@]+"--pip-args=${NO_CACHE[*]}"} "$SOURCE"
     DSPARK=(dspark-chat)  # pipx puts it on PATH (`pipx ensurepath` once if it is not)
 else
@@ -88,13 +107,7 @@ else
     run "$VENV/bin/python" -m pip install --upgrade pip
     LLAMA_FROM=$LLAMA_SPEC
     if [ "$BACKEND" = cuda ] && [ "$MARKOV_PATCH" = 1 ]; then
-        # the sdist itself, unpacked and patched (packaging/patched_sdist.py warns and leaves it stock if the
-        # vendored llama.cpp changed upstream)
-        SDIST_DIR=${TMPDIR:-/tmp}/dspark-chat-llama-sdist
-        run rm -rf "$SDIST_DIR"
-        run "$VENV/bin/python" -m pip download --no-binary :all: --no-deps --no-cache-dir -d "$SDIST_DIR" \
-            "$LLAMA_SPEC"
-        run "$VENV/bin/python" "$ROOT/packaging/patched_sdist.py" "$SDIST_DIR"
+        fetch_patched_source "$VENV/bin/python"
         LLAMA_FROM=$SDIST_DIR/llama-cpp-python
     fi
     # llama-cpp-python first, alone, so its build gets our CMAKE_ARGS and the project's install keeps it

@@ -176,13 +176,32 @@ def test_patched_sdist_unpacks_and_patches_or_warns(tmp_path):
     assert empty.returncode == 1 and "error:" in empty.stderr and "Traceback" not in empty.stderr
 
 
-def test_pipx_plan():
-    r = script("install.sh", "--backend", "cuda", "--cuda-arch", "121", "--pipx", "--dry-run")
+def test_pipx_plan(tmp_path):
+    # a pipx with --preinstall (1.5 and later; dry runs where pipx is missing assume one): the patched source first
+    tools = fake_tools(tmp_path / "bin", pipx="usage: pipx install [--preinstall PREINSTALL] package_spec")
+    r = script("install.sh", "--backend", "cuda", "--cuda-arch", "121", "--pipx", "--dry-run", path_prefix=tools,
+               env={"TMPDIR": str(tmp_path)})
     assert r.returncode == 0, r.stderr
     steps = plan(r)
-    assert steps[0][:3] == ["env", "CMAKE_ARGS=-DGGML_CUDA=on -DCMAKE_CUDA_ARCHITECTURES=121", "pipx"]
-    assert "--pip-args=--no-cache-dir" in steps[0] and steps[0][-1] == str(ROOT)
+    sdist = str(tmp_path / "dspark-chat-llama-sdist")
+    assert steps[0] == ["python3", "-m", "venv", sdist + ".venv"]
+    assert steps[2][:3] == [sdist + ".venv/bin/python", "-m", "pip"] and "download" in steps[2]
+    assert steps[3][-2:] == [str(ROOT / "packaging" / "patched_sdist.py"), sdist]
+    install = steps[4]
+    assert install[:3] == ["env", "CMAKE_ARGS=-DGGML_CUDA=on -DCMAKE_CUDA_ARCHITECTURES=121", "pipx"]
+    assert install[install.index("--preinstall") + 1] == sdist + "/llama-cpp-python"
+    assert "--pip-args=--no-cache-dir" in install and install[-1] == str(ROOT)
     assert steps[-1] == ["dspark-chat", "doctor", "--expect-backend", "CUDA"]
+
+
+def test_pipx_without_preinstall_builds_the_stock_source(tmp_path):
+    tools = fake_tools(tmp_path / "bin", pipx="usage: pipx install [--force] package_spec")
+    for args in (("--backend", "cuda", "--cuda-arch", "90"), ("--backend", "cuda", "--no-markov-patch")):
+        r = script("install.sh", *args, "--pipx", "--dry-run", path_prefix=tools)
+        assert r.returncode == 0, r.stderr
+        steps = plan(r)
+        assert steps[0][2] == "pipx" and "--preinstall" not in steps[0] and len(steps) == 2
+        assert ("no --preinstall" in r.stderr) == ("--no-markov-patch" not in args)
 
 
 @pytest.mark.parametrize("args", [("--backend", "rocm"), ("--bogus",), ("--backend", "cpu", "--cuda-arch", "90")])
