@@ -24,6 +24,7 @@ from .clitools import ROOT, check_source_patch, packaging_module, run_packaging_
 SCRIPTS = [ROOT / "packaging" / name
            for name in ("lib.sh", "install.sh", "wheelhouse.sh", "dev-test.sh", "patched_cpu_lib.sh")]
 SCRIPTS.append(ROOT / ".ci" / "run")
+SCRIPTS.append(ROOT / "benchmarks" / "gpu" / "run.sh")  # the device driver of docs/benchmarks.md
 BACKENDS = {"cpu": "CPU", "cuda": "CUDA", "metal": "Metal", "vulkan": "Vulkan"}
 
 

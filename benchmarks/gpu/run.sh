@@ -66,6 +66,7 @@
 # that the machine lacks (gguf, diskcache, platformdirs), and src.tar (`git archive HEAD` of this repository).
 # The python package is not pip-installed: its llama_cpp/ folder goes on PYTHONPATH with lib/ pointing at the
 # CMake build, so one CUDA build serves both llama.cpp's tools and the app.
+# shellcheck disable=SC2086  # ALPHAS, KINDS, TEST_WRAPPER and the like are lists or command lines, split on purpose
 set -euo pipefail
 what=$1; carry=$(realpath "$2"); work=$3
 mkdir -p "$work"; work=$(realpath "$work")
@@ -330,7 +331,6 @@ probe)
         case " ${STOCK_TOKEN_REPS:-} " in *" $rep "*) gt=0; dir="$dir-host-tokens" ;; esac
         case " ${STOCK_SWITCH_REPS:-} " in *" $rep "*) sw=0; dir="$dir-stock-switch" ;; esac
         case " ${DEVICE_ARGMAX_REPS:-} " in *" $rep "*) da=1; dir="$dir-device-argmax" ;; esac
-        # shellcheck disable=SC2086  # KINDS and ALPHAS are lists
         DSPARK_GRAPH_TOKENS=$gt DSPARK_CHEAP_FEATURE_SWITCH=$sw DSPARK_DEVICE_ARGMAX=$da \
             timeout 580 "$0" bench "$carry" "$work" "$dir" --kinds ${KINDS:-dspark} \
             --alphas ${ALPHAS:-0 0.8 0.9} --no-curve --budget-s 0 || true
@@ -368,7 +368,6 @@ argmax)
         quantize_files
         for rep in $(seq "${REPS:-4}"); do
             da=$(( rep % 2 == 0 )); where=host; [ $da = 1 ] && where=device
-            # shellcheck disable=SC2086  # ALPHAS is a list
             DSPARK_DEVICE_ARGMAX=$da timeout 580 "$0" bench "$carry" "$work" "$out/argmax-rows-$where-$rep" \
                 --kinds dspark --alphas ${ROW_ALPHAS:-${ALPHAS:-0.8 0.9}} --no-curve --no-llamacpp --budget-s 0 \
                 --cuda-graphs off || true
@@ -410,8 +409,7 @@ tests)
     switch=""; grep -q "dspark-chat:" "$sdist_dir/vendor/llama.cpp/src/llama-context.cpp" && switch="$build/bin"
     rows=""; grep -q "dspark-chat:" "$sdist_dir/vendor/llama.cpp/src/llama-graph.cpp" && rows="$build/bin"
     # DSPARK_LLAMA_ERRORS: llama.cpp's error lines reach the log (why a GGML_ABORT aborted, run O); TEST_WRAPPER: a
-    # command that runs pytest (compute-sanitizer in `argmax`)
-    # shellcheck disable=SC2086  # TEST_WRAPPER is a command line
+    # command that runs pytest (cuda-gdb in `argmax`)
     DSPARK_LLAMA_ERRORS=1 DSPARK_TEST_GPU_LAYERS=99 DSPARK_TEST_SMOLLM="$smollm" DSPARK_TEST_MODELS="$work/test-models" \
         DSPARK_TEST_PATCHED_LIB="$markov" DSPARK_TEST_SWITCH_LIB="$switch" DSPARK_TEST_ROWS_LIB="$rows" \
         ${TEST_WRAPPER:-} python3 -m pytest -p no:cacheprovider "$@"
