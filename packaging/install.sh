@@ -8,12 +8,12 @@
 #   packaging/install.sh --pipx                  # into pipx (dspark-chat on PATH) instead of a venv
 #   packaging/install.sh --dry-run ...           # print every command, run none
 #
-# CUDA builds (into a venv, or pipx 1.5 or later) compile llama.cpp with the DSpark patches applied (packaging/patched_sdist.py):
-# patch_markov_head.py (DSpark's Markov head as a batched product: a block position 0.24 -> 0.09 ms on an H100,
-# docs/benchmarks.md run L), patch_feature_switch.py (switching the target's feature copy rebuilds one graph
-# instead of re-planning all graph memory: 17.4 -> 2.2 ms, run N) and patch_rows_argmax.py (the target's greedy
-# tokens from one argmax op on the GPU; the engine uses it only with DSPARK_DEVICE_ARGMAX=1 since run O);
-# --no-markov-patch builds the stock source.
+# CUDA builds (into a venv, or pipx 1.5 and later) compile llama.cpp with the DSpark patches applied
+# (packaging/patched_sdist.py): patch_markov_head.py (DSpark's Markov head as a batched product: a block position
+# 0.24 -> 0.09 ms on an H100, docs/benchmarks.md run L), patch_feature_switch.py (switching the target's feature
+# copy rebuilds one graph instead of re-planning all graph memory: 17.4 -> 2.2 ms, run N) and patch_rows_argmax.py
+# (the target's greedy tokens from one argmax op on the GPU; the engine uses it only with DSPARK_DEVICE_ARGMAX=1
+# since run O); --no-markov-patch builds the stock source.
 #
 # GPU builds bypass pip's wheel cache (--no-cache-dir): the cache keys wheels by source, not by CMAKE_ARGS, and
 # would hand back a CPU build. So the cache only ever holds CPU builds. docs/install.md explains each path.
@@ -23,7 +23,7 @@ SCRIPT_NAME=install.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
-    sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     cat <<'EOF'
 options:
   --backend B      cpu, cuda, metal, vulkan or auto (default auto)
@@ -96,7 +96,8 @@ if [ "$PIPX" = 1 ]; then
             fetch_patched_source "$SDIST_DIR.venv/bin/python"
             PREINSTALL=(--preinstall "$SDIST_DIR/llama-cpp-python")
         else
-            say "this pipx has no --preinstall (pipx 1.5 or later has): it builds llama.cpp's stock source, without the DSpark patches"
+            say "this pipx has no --preinstall (pipx 1.5 and later have it):" \
+                "it builds llama.cpp's stock source, without the DSpark patches"
         fi
     fi
     run env CMAKE_ARGS="$CMAKE_ARGS_VALUE" pipx install --force --python "$PY" ${PREINSTALL[@]+"${PREINSTALL[@]}"} \
