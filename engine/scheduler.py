@@ -8,6 +8,7 @@ decoding. Drafting that cannot pay is skipped; it is probed now and then so a dr
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Callable
 
@@ -87,6 +88,16 @@ CLEAR_LOSS_ROUNDS = 4.0
 # rounds, 1.016x with 68-1204 at 1.5, 1.001x at 1.0). The price is paid where drafting barely loses (0.986x ->
 # 0.973x at 0.55). Autoregressive drafters keep the estimate alone: their plan vetoes drafting first.
 LOSS_Z = 1.5
+LOSS_Z_ENV = "DSPARK_LOSS_Z"  # another value for an A/B on a GPU (0: the estimate alone, as before run R)
+
+
+def _loss_z() -> float:
+    try:
+        return max(0.0, float(os.environ.get(LOSS_Z_ENV, LOSS_Z)))
+    except ValueError:
+        return LOSS_Z
+
+
 RETURN_AFTER = 2  # a drafting round after this many rounds without drafts pays the return, not the drafting
 # A verdict of "plain steps" holds until something it depends on changes: drafting (acceptance, realized rates)
 # or a probe falling due. Until then plan() answers without its numpy (0.15-0.2 ms a round on an H100's host,
@@ -164,6 +175,7 @@ class Scheduler:
         # plain steps' seconds (decayed sum, weight, count) with the target copying features and without
         self._plain_steps = {True: [0.0, 0.0, 0], False: [0.0, 0.0, 0]}
         self._reads_features = False  # the drafter reads the target's hidden states (observe was told `copying`)
+        self.loss_z = _loss_z()
 
     def start_generation(self) -> None:
         """A new prompt is a new regime: recent surprises say nothing about it."""
@@ -276,7 +288,7 @@ class Scheduler:
         if judged is None:
             return planned or self._trial
         ratio, error, rounds = judged
-        losing = ratio + (LOSS_Z * error if self._block else 0.0) <= 1.0  # see LOSS_Z
+        losing = ratio + (self.loss_z * error if self._block else 0.0) <= 1.0  # see LOSS_Z
         if rounds < REALIZED_MIN_ROUNDS and not (losing and ratio < CLEAR_LOSS):
             return planned or self._trial  # too early to judge anything but a clear loss
         if self._trial:
