@@ -176,7 +176,6 @@ def python_row(target: str, drafter: str | None, prompt: list[int], max_tokens: 
         row = {
             "mode": pair.mode,
             "device_argmax": pair.target_ctx.rows_argmax is not None,  # the target's greedy tokens from the GPU
-            "loss_z": pair.scheduler.loss_z,  # how clear a loss stops a block drafter (DSPARK_LOSS_Z for an A/B)
             "plain_tps": statistics.median(plain_tps),
             "dspark_tps": statistics.median(spec_tps),
             "plain_tps_runs": plain_tps, "dspark_tps_runs": spec_tps,

@@ -8,7 +8,6 @@ decoding. Drafting that cannot pay is skipped; it is probed now and then so a dr
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Callable
 
@@ -80,24 +79,6 @@ REALIZED_DECAY = 0.98  # weight of the previous drafting round in the realized r
 REALIZED_MIN_ROUNDS = 16.0
 CLEAR_LOSS = 0.9
 CLEAR_LOSS_ROUNDS = 4.0
-# A block drafter's drafting stops only where its realized rate is clearly below plain steps': its estimate plus
-# LOSS_Z standard errors at most 1. Its rounds' tokens vary a lot (a DSpark pair at alpha 0.6: one token in two
-# rounds of five, up to nine in others), and judged on the estimate alone a pair whose blocks make about 1.05x
-# plain stopped sooner or later and waited hundreds of rounds for probes (run Q: 0.96-1.01x plain; in
-# benchmarks/scheduler_sim.py --blocks at 0.6, 8 seeds of 2000 rounds, 1.000x on the mean with 9-728 drafting
-# rounds, 1.016x with 68-1204 at 1.5, 1.001x at 1.0). The price is paid where drafting barely loses (0.986x ->
-# 0.973x at 0.55). Autoregressive drafters keep the estimate alone: their plan vetoes drafting first.
-LOSS_Z = 1.5
-LOSS_Z_ENV = "DSPARK_LOSS_Z"  # another value for an A/B on a GPU (0: the estimate alone, as before run R)
-
-
-def _loss_z() -> float:
-    try:
-        return max(0.0, float(os.environ.get(LOSS_Z_ENV, LOSS_Z)))
-    except ValueError:
-        return LOSS_Z
-
-
 RETURN_AFTER = 2  # a drafting round after this many rounds without drafts pays the return, not the drafting
 # A verdict of "plain steps" holds until something it depends on changes: drafting (acceptance, realized rates)
 # or a probe falling due. Until then plan() answers without its numpy (0.15-0.2 ms a round on an H100's host,
@@ -160,9 +141,7 @@ class Scheduler:
         # tokens in the last verify batch and how many batches in a row had that size (see _verify_costs)
         self._last_n = 1
         self._run = 1
-        # drafting? -> decayed tokens, seconds, rounds, and the sums tokens^2, tokens*seconds, seconds^2 decayed by
-        # REALIZED_DECAY^2 (the squared weights), which give the realized rate's standard error
-        self._realized = {True: [0.0] * 6, False: [0.0] * 6}
+        self._realized = {True: [0.0, 0.0, 0.0], False: [0.0, 0.0, 0.0]}  # drafting? -> decayed tokens, s, rounds
         self._since_drafting = 0  # rounds since one last drafted (see RETURN_AFTER)
         self._trial = False  # drafting resumed after a paid probe, not yet judged by its realized rate
         self.probing = False
@@ -175,7 +154,6 @@ class Scheduler:
         # plain steps' seconds (decayed sum, weight, count) with the target copying features and without
         self._plain_steps = {True: [0.0, 0.0, 0], False: [0.0, 0.0, 0]}
         self._reads_features = False  # the drafter reads the target's hidden states (observe was told `copying`)
-        self.loss_z = _loss_z()
 
     def start_generation(self) -> None:
         """A new prompt is a new regime: recent surprises say nothing about it."""
@@ -284,44 +262,36 @@ class Scheduler:
             if self._trial:  # the plan gave up before the realized rate could judge: the trial lost
                 self._end_trial(0.0)
             return False
-        judged = self._realized_ratio(planned_plain_rate)
-        if judged is None:
+        ratio = self._realized_ratio(planned_plain_rate)
+        if ratio is None:
             return planned or self._trial
-        ratio, error, rounds = judged
-        losing = ratio + (self.loss_z * error if self._block else 0.0) <= 1.0  # see LOSS_Z
-        if rounds < REALIZED_MIN_ROUNDS and not (losing and ratio < CLEAR_LOSS):
-            return planned or self._trial  # too early to judge anything but a clear loss
         if self._trial:
-            self._end_trial(ratio, not losing)
-        return not losing
+            self._end_trial(ratio)
+        return ratio > 1.0
 
-    def _end_trial(self, ratio: float, kept: bool = False) -> None:
-        """ratio: the trial's realized rate over plain steps' (0: the plan gave up on it); kept: drafting goes on."""
+    def _end_trial(self, ratio: float) -> None:
+        """ratio: the trial's realized rate over plain steps' (0: the plan gave up on it)."""
         self._trial = False
-        if not kept:
+        if ratio < 1.0:
             self._back_off()
         elif ratio > 1.0 + MARGIN:
             self._probe_every = PROBE_FIRST
 
-    def _realized_ratio(self, planned_plain_rate: float) -> tuple[float, float, float] | None:
-        """Recent drafting rounds' tokens per second over plain steps', its standard error and the rounds behind
-        it (decayed); None before CLEAR_LOSS_ROUNDS.
+    def _realized_ratio(self, planned_plain_rate: float) -> float | None:
+        """Recent drafting rounds' tokens per second over plain steps', None before enough rounds.
 
         Plain steps are judged at their best: realized or as a stretch of them costs (the profile). Plain steps
         between drafting rounds pay for the drafting (the verify size changed: a rebuild, a CUDA graph capture,
         the feature copy switched), so their realized rate alone let drafting that lost look even (measured on an
         H100: a DSpark pair at alpha 0.6 kept drafting at 0.74-0.86x plain, docs/benchmarks.md run G)."""
-        tokens, seconds, rounds, tt, ts, ss = self._realized[True]
+        tokens, seconds, rounds = self._realized[True]
         if rounds < CLEAR_LOSS_ROUNDS or seconds <= 0.0:
             return None
         steady = 1.0 / (self.verify_cost(1) + self.overhead_plain)
-        p_tokens, p_seconds, p_rounds = self._realized[False][:3]
+        p_tokens, p_seconds, p_rounds = self._realized[False]
         realized = p_tokens / p_seconds if p_rounds >= REALIZED_MIN_ROUNDS and p_seconds > 0 else planned_plain_rate
-        rate = tokens / seconds
-        # the ratio estimator's variance: sum of w_i^2 (t_i - rate s_i)^2, over seconds^2
-        error = max(0.0, tt - 2.0 * rate * ts + rate * rate * ss) ** 0.5 / seconds
-        plain = max(realized, steady)
-        return rate / plain, error / plain, rounds
+        ratio = tokens / seconds / max(realized, steady)
+        return ratio if rounds >= REALIZED_MIN_ROUNDS or ratio < CLEAR_LOSS else None
 
     def _draft_costs(self, k_max: int) -> np.ndarray:
         """Drafting seconds for k = 1..k_max: one call where the drafter can (this runs every round)."""
@@ -500,7 +470,7 @@ class Scheduler:
             # (resetting it on every paid probe made a DSpark pair at alpha 0.6, whose probes paid one time in four,
             # probe every 16-32 rounds at ~6 plain steps a probe with its feature-copy switches on an H100). The
             # rounds that lost are forgotten: the plan drafts again, on trial (see _judge_drafting)
-            self._realized[True] = [0.0] * 6
+            self._realized[True] = [0.0, 0.0, 0.0]
             self._trial = True
 
     def _back_off(self) -> None:
@@ -523,14 +493,9 @@ class Scheduler:
         self.calibration.count_round(drafting)
         if not (drafting and self._since_drafting >= RETURN_AFTER):
             got = self._realized[drafting]
-            t, s = n_accepted + 1.0, draft_seconds + verify_seconds + overhead
-            d, d2 = REALIZED_DECAY, REALIZED_DECAY * REALIZED_DECAY
-            got[0] = d * got[0] + t
-            got[1] = d * got[1] + s
-            got[2] = d * got[2] + 1.0
-            got[3] = d2 * got[3] + t * t
-            got[4] = d2 * got[4] + t * s
-            got[5] = d2 * got[5] + s * s
+            got[0] = REALIZED_DECAY * got[0] + n_accepted + 1
+            got[1] = REALIZED_DECAY * got[1] + draft_seconds + verify_seconds + overhead
+            got[2] = REALIZED_DECAY * got[2] + 1.0
         self._since_drafting = 0 if drafting else self._since_drafting + 1
         n = min(k + 1, MAX_TOKENS_PER_VERIFY)
         # the running scale tracks the curve itself (replayed graphs): shape changes are accounted for separately,

@@ -52,13 +52,6 @@
 #                                             the device argmax's CUDA fault (runs O, P): the failing tests with it
 #                                             on, CUDA graphs on once, then off REPEATS times; with the files, DSpark
 #                                             rows with graphs off, the argmax on host and device alternating
-#   benchmarks/gpu/run.sh lossz  CARRY WORK OUTDIR SMOLLM_GGUF
-#                                             run R: the tests while the files are quantized (none where
-#                                             SMOLLM_GGUF is -), then DSpark rows at
-#                                             0.6 beside llama.cpp's in REPEATS (default 4) processes each way,
-#                                             alternating: the scheduler's noise-aware stop (the default) and the
-#                                             estimate alone (DSPARK_LOSS_Z=0); then alpha 0 and 0.8 once
-#                                             (OUTDIR/lossz-{new,old}-N, OUTDIR/ends)
 #   benchmarks/gpu/run.sh host   CARRY WORK OUTDIR
 #                                             where the host's share of a round goes (gpu_host_profile.py)
 #   benchmarks/gpu/run.sh pershape CARRY WORK OUTDIR
@@ -382,18 +375,6 @@ argmax)
     fi
     echo ARGMAX-DONE >> "$out/argmax-graphs.log"
     ;;
-lossz)
-    out=$4; smollm=$5; mkdir -p "$out"
-    if [ "$smollm" = - ]; then wait_for_build; quantize_files; else tests_while_quantizing "$smollm"; fi
-    for rep in $(seq "${REPEATS:-4}"); do
-        timeout 300 "$0" bench "$carry" "$work" "$out/lossz-new-$rep" --kinds dspark --alphas 0.6 --no-curve \
-            --budget-s 0 || true
-        DSPARK_LOSS_Z=0 timeout 300 "$0" bench "$carry" "$work" "$out/lossz-old-$rep" --kinds dspark --alphas 0.6 \
-            --no-curve --budget-s 0 || true
-    done
-    timeout 400 "$0" bench "$carry" "$work" "$out/ends" --kinds dspark --alphas 0 0.8 --no-curve --budget-s 0 || true
-    echo LOSSZ-DONE >> "$work/bench.log"
-    ;;
 host)
     eval "$(exports)"
     cd "$work/src"
@@ -434,5 +415,5 @@ tests)
         ${TEST_WRAPPER:-} python3 -m pytest -p no:cacheprovider "$@"
     ;;
 *)
-    echo "usage: $0 setup|env|bench|all|full|repeat|steady|parts|markov|probe|argmax|lossz|quick|pershape|overlap|shape|drafters|host|tests CARRY WORK [OUTDIR args...]" >&2; exit 2 ;;
+    echo "usage: $0 setup|env|bench|all|full|repeat|steady|parts|markov|probe|argmax|quick|pershape|overlap|shape|drafters|host|tests CARRY WORK [OUTDIR args...]" >&2; exit 2 ;;
 esac
