@@ -55,10 +55,11 @@
 #   benchmarks/gpu/run.sh host   CARRY WORK OUTDIR
 #                                             where the host's share of a round goes (gpu_host_profile.py)
 #   benchmarks/gpu/run.sh pershape CARRY WORK OUTDIR
-#                                             a build with LLAMA_PATCH=1 against itself without the patch's key
-#                                             (GGML_CUDA_GRAPH_PER_SHAPE=0), alternating processes: model and
-#                                             DSpark rows at ALPHAS (default 0.6 0.8), llama.cpp's defaults beside
-#                                             them (OUTDIR/pershape-{1,0}-N)
+#                                             a build with LLAMA_PATCH=1 (or =all: with the dspark patches) against
+#                                             itself without the patch's key (GGML_CUDA_GRAPH_PER_SHAPE=0),
+#                                             alternating REPEATS (default 2) processes each: rows of KINDS (default
+#                                             model dspark) at ALPHAS (default 0.6 0.8), llama.cpp's defaults
+#                                             beside them, after quantizing the files (OUTDIR/pershape-{1,0}-N)
 #   benchmarks/gpu/run.sh tests  CARRY WORK SMOLLM_GGUF [pytest args...]
 #                                             the lossless tests on the CUDA build, every pair on the GPU
 #
@@ -272,10 +273,12 @@ quick)
     echo TESTS-DONE >> "$work/tests.log"
     ;;
 pershape)
-    for rep in 1 2; do
+    wait_for_build
+    [ -s "$work/quantize.log" ] || quantize_files
+    for rep in $(seq "${REPEATS:-2}"); do
         for key in 1 0; do
             GGML_CUDA_GRAPH_PER_SHAPE=$key timeout 300 "$0" bench "$carry" "$work" "$4/pershape-$key-$rep" \
-                --kinds model dspark --alphas ${ALPHAS:-0.6 0.8} --no-curve --budget-s 0 || true
+                --kinds ${KINDS:-model dspark} --alphas ${ALPHAS:-0.6 0.8} --no-curve --budget-s 0 || true
         done
     done
     echo PERSHAPE-DONE >> "$work/bench.log"
