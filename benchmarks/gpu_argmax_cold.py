@@ -92,7 +92,8 @@ def main() -> None:
         result[name] = {k: round(statistics.median(v), 4) for k, v in times.items()}
         print(f"{name:22s} ms for {CHECKED} rows: argmax {result[name]['argmax']:.3f}  two max {result[name]['max']:.3f}")
     with open(args.out, "w") as f:
-        json.dump({"cuda": rt is not None, "rows": CHECKED, "vocab": VOCAB, "trials": args.trials, "median_ms": result}, f, indent=1)
+        json.dump({"cuda": rt is not None, "rows": CHECKED, "vocab": VOCAB, "trials": args.trials,
+                   "median_ms": result}, f, indent=1)
 
 
 if __name__ == "__main__":
