@@ -2,7 +2,7 @@
 
 Greedy verification takes an argmax of each verified row (128256 logits). On this project's CPU VM, rows just
 written by llama.cpp's CPU backend are still in cache and np.argmax reads one in 0.01 ms; rows out of cache take
-0.06 ms, where a check by two max reductions (`row[:x].max() < row[x] >= row[x:].max()`) is a quarter faster.
+0.05-0.06 ms, where a check by two max reductions (`row[:x].max() < row[x] >= row[x:].max()`) is 10-20% faster.
 On a GPU host the rows arrive by DMA into pinned memory, as llama.cpp's CUDA backend copies them. This probe needs
 only the CUDA runtime (no llama.cpp build): it copies five random rows to the device once, then per trial copies
 them back into pinned host memory (cudaMemcpy, synchronous) and times both checks over four rows, alternating
