@@ -9,11 +9,13 @@
 #   packaging/install.sh --dry-run ...           # print every command, run none
 #
 # CUDA builds (into a venv, or pipx 1.5 and later) compile llama.cpp with the DSpark patches applied
-# (packaging/patched_sdist.py): patch_markov_head.py (DSpark's Markov head as a batched product: a block position
-# 0.24 -> 0.09 ms on an H100, docs/benchmarks.md run L), patch_feature_switch.py (switching the target's feature
-# copy rebuilds one graph instead of re-planning all graph memory: 17.4 -> 2.2 ms, run N) and patch_rows_argmax.py
-# (the target's greedy tokens from one argmax op on the GPU; the engine uses it only with DSPARK_DEVICE_ARGMAX=1
-# since run O); --no-markov-patch builds the stock source.
+# (packaging/patched_sdist.py): patch_llama.py (one CUDA graph per batch shape, so verify batches of changing size
+# replay instead of re-capturing: DSpark at alpha 0.6 0.96x -> 1.11x plain on an H200, docs/benchmarks.md run S;
+# GGML_CUDA_GRAPH_PER_SHAPE=0 gives the stock cache back), patch_markov_head.py (DSpark's Markov head as a batched
+# product: a block position 0.24 -> 0.09 ms on an H100, run L), patch_feature_switch.py (switching the target's
+# feature copy rebuilds one graph instead of re-planning all graph memory: 17.4 -> 2.2 ms, run N) and
+# patch_rows_argmax.py (the target's greedy tokens from one argmax op on the GPU; the engine uses it only with
+# DSPARK_DEVICE_ARGMAX=1 since run O); --no-markov-patch builds the stock source.
 #
 # GPU builds bypass pip's wheel cache (--no-cache-dir): the cache keys wheels by source, not by CMAKE_ARGS, and
 # would hand back a CPU build. So the cache only ever holds CPU builds. docs/install.md explains each path.
@@ -23,7 +25,7 @@ SCRIPT_NAME=install.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
-    sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     cat <<'EOF'
 options:
   --backend B      cpu, cuda, metal, vulkan or auto (default auto)

@@ -1,11 +1,12 @@
 """Unpack the llama-cpp-python sdist that `pip download` left in a folder and apply the DSpark patches to it.
 
-install.sh builds CUDA installs from this source: packaging/patch_markov_head.py (on an H100 it halved a DSpark
-block position's cost, docs/benchmarks.md run L), packaging/patch_feature_switch.py (a switch of the target's
-feature copy without re-planning all graph memory) and packaging/patch_rows_argmax.py (the target's greedy tokens
-from one argmax op on the device; used only with DSPARK_DEVICE_ARGMAX=1 since run O). The source lands in
-FOLDER/llama-cpp-python, whose path is printed. A patch whose file changed upstream is left out with a one-line
-warning: the build goes on, only without that speed-up.
+install.sh builds CUDA installs from this source: packaging/patch_llama.py (one CUDA graph per batch shape:
+DSpark at alpha 0.6 went from 0.96x to 1.11x plain decoding on an H200, docs/benchmarks.md run S),
+patch_markov_head.py (on an H100 it halved a DSpark block position's cost, run L), patch_feature_switch.py (a
+switch of the target's feature copy without re-planning all graph memory) and patch_rows_argmax.py (the target's
+greedy tokens from one argmax op on the device; used only with DSPARK_DEVICE_ARGMAX=1 since run O). The source
+lands in FOLDER/llama-cpp-python, whose path is printed. A patch whose file changed upstream is left out with a
+one-line warning: the build goes on, only without that speed-up.
 
     python packaging/patched_sdist.py FOLDER
 """
@@ -19,6 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import patch_feature_switch  # noqa: E402  (sibling scripts, not a package)
+import patch_llama  # noqa: E402
 import patch_markov_head  # noqa: E402
 import patch_rows_argmax  # noqa: E402
 
@@ -56,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError, tarfile.TarError) as exc:
         print(f"patched_sdist: error: {exc}", file=sys.stderr)
         return 1
-    for patch in (patch_markov_head.patch, patch_feature_switch.patch, patch_rows_argmax.patch):
+    for patch in (patch_llama.patch, patch_markov_head.patch, patch_feature_switch.patch, patch_rows_argmax.patch):
         try:
             patch(source)
         except (ValueError, OSError) as exc:

@@ -130,9 +130,10 @@ def test_cuda_builds_the_markov_patched_source(backend, tmp_path):
     assert llama_build(stock)[-1].startswith("llama-cpp-python") and not any("download" in s for s in stock)
 
 
-def _sdist_archive(folder: Path, dflash_source: str, context_source: str, graph_source: str) -> Path:
-    """A tar.gz laid out like llama-cpp-python's sdist, with the given dflash.cpp, llama-context.cpp and
-    llama-graph.cpp."""
+def _sdist_archive(folder: Path, dflash_source: str, context_source: str, graph_source: str,
+                   cuda_source: str = "") -> Path:
+    """A tar.gz laid out like llama-cpp-python's sdist, with the given dflash.cpp, llama-context.cpp,
+    llama-graph.cpp and (when given) ggml-cuda.cu."""
     import tarfile
 
     top = folder / "build" / "llama_cpp_python-0.3.36"
@@ -141,6 +142,10 @@ def _sdist_archive(folder: Path, dflash_source: str, context_source: str, graph_
     source.write_text(dflash_source)
     (source.parent.parent / "llama-context.cpp").write_text(context_source)
     (source.parent.parent / "llama-graph.cpp").write_text(graph_source)
+    if cuda_source:
+        cuda = top / packaging_module("patch_llama").TARGET
+        cuda.parent.mkdir(parents=True)
+        cuda.write_text(cuda_source)
     (top / "pyproject.toml").write_text("[project]\nname = 'llama_cpp_python'\n")
     archive = folder / "dl" / "llama_cpp_python-0.3.36.tar.gz"
     archive.parent.mkdir(parents=True)
@@ -153,11 +158,13 @@ def test_patched_sdist_unpacks_and_patches_or_warns(tmp_path):
     patch_feature_switch = packaging_module("patch_feature_switch")
     patch_markov_head = packaging_module("patch_markov_head")
     patch_rows_argmax = packaging_module("patch_rows_argmax")
+    patch_llama = packaging_module("patch_llama")
     original = "// top\n" + "// ...\n".join(text for text, _ in patch_markov_head.EDITS) + "}\n"
     context = "// top\n" + patch_feature_switch.ORIGINAL
     graph = "// top\n" + "// ...\n".join((patch_rows_argmax.ORIGINAL_FUNCTION, patch_rows_argmax.ORIGINAL_LOOP,
                                           patch_rows_argmax.ORIGINAL_APPLY)) + "}\n"
-    folder = _sdist_archive(tmp_path / "a", original, context, graph)
+    cuda = "// top\n" + patch_llama.ORIGINAL + "// bottom\n"
+    folder = _sdist_archive(tmp_path / "a", original, context, graph, cuda)
     run = lambda f: run_packaging_script("patched_sdist", f)  # noqa: E731
     ok = run(folder)
     source = folder / "llama-cpp-python"
@@ -166,8 +173,9 @@ def test_patched_sdist_unpacks_and_patches_or_warns(tmp_path):
     assert patch_markov_head.MARK in (source / patch_markov_head.TARGET).read_text()
     assert patch_feature_switch.MARK in (source / patch_feature_switch.TARGET).read_text()
     assert patch_rows_argmax.MARK in (source / patch_rows_argmax.TARGET).read_text()
+    assert patch_llama.MARK in (source / patch_llama.TARGET).read_text()
     # a patch whose file changed upstream is left out with one warning line; the other still applies
-    changed = _sdist_archive(tmp_path / "b", "// a dflash.cpp that changed upstream\n", context, graph)
+    changed = _sdist_archive(tmp_path / "b", "// a dflash.cpp that changed upstream\n", context, graph, cuda)
     warned = run(changed)
     assert warned.returncode == 0 and warned.stdout.strip() == str(changed / "llama-cpp-python")
     assert "warning:" in warned.stderr and warned.stderr.count("\n") == 1 and "Markov" in warned.stderr

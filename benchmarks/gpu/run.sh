@@ -128,7 +128,8 @@ setup)
     # LLAMA_PATCH=1: llama.cpp with one CUDA graph per batch shape (packaging/patch_llama.py); =markov: DSpark's
     # Markov bias as a batched product (packaging/patch_markov_head.py); =switch: a cheap switch of the target's
     # feature copy (packaging/patch_feature_switch.py); =rows: one argmax op for a greedy sampler's rows
-    # (packaging/patch_rows_argmax.py); =dspark: markov, switch and rows (what install.sh builds); =all
+    # (packaging/patch_rows_argmax.py); =dspark: markov, switch and rows (what install.sh built before run S);
+    # =all: every patch (what install.sh builds since run S)
     case "${LLAMA_PATCH:-0}" in
         1|all) python3 "$work/src/packaging/patch_llama.py" "$sdist_dir" ;;
     esac
