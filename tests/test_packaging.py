@@ -131,9 +131,9 @@ def test_cuda_builds_the_markov_patched_source(backend, tmp_path):
 
 
 def _sdist_archive(folder: Path, dflash_source: str, context_source: str, graph_source: str,
-                   cuda_source: str = "") -> Path:
+                   cuda_source: str) -> Path:
     """A tar.gz laid out like llama-cpp-python's sdist, with the given dflash.cpp, llama-context.cpp,
-    llama-graph.cpp and (when given) ggml-cuda.cu."""
+    llama-graph.cpp and ggml-cuda.cu."""
     import tarfile
 
     top = folder / "build" / "llama_cpp_python-0.3.36"
@@ -142,10 +142,9 @@ def _sdist_archive(folder: Path, dflash_source: str, context_source: str, graph_
     source.write_text(dflash_source)
     (source.parent.parent / "llama-context.cpp").write_text(context_source)
     (source.parent.parent / "llama-graph.cpp").write_text(graph_source)
-    if cuda_source:
-        cuda = top / packaging_module("patch_llama").TARGET
-        cuda.parent.mkdir(parents=True)
-        cuda.write_text(cuda_source)
+    cuda = top / packaging_module("patch_llama").TARGET
+    cuda.parent.mkdir(parents=True)
+    cuda.write_text(cuda_source)
     (top / "pyproject.toml").write_text("[project]\nname = 'llama_cpp_python'\n")
     archive = folder / "dl" / "llama_cpp_python-0.3.36.tar.gz"
     archive.parent.mkdir(parents=True)
