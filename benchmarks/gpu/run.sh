@@ -60,6 +60,12 @@
 #                                             alternating REPEATS (default 2) processes each: rows of KINDS (default
 #                                             model dspark) at ALPHAS (default 0.6 0.8), llama.cpp's defaults
 #                                             beside them, after quantizing the files (OUTDIR/pershape-{1,0}-N)
+#   benchmarks/gpu/run.sh shapeargmax CARRY WORK OUTDIR SMOLLM_GGUF
+#                                             the build install.sh makes (LLAMA_PATCH=all): the lossless tests while
+#                                             the files are quantized, the device argmax's tests with one CUDA graph
+#                                             per shape (graphs on), then REPS (default 4) processes of DSpark rows
+#                                             at ALPHAS beside llama.cpp, the target's argmax on the host (odd) and
+#                                             on the device (even), then where the host's time goes (device argmax)
 #   benchmarks/gpu/run.sh tests  CARRY WORK SMOLLM_GGUF [pytest args...]
 #                                             the lossless tests on the CUDA build, every pair on the GPU
 #
@@ -379,6 +385,27 @@ argmax)
     fi
     echo ARGMAX-DONE >> "$out/argmax-graphs.log"
     ;;
+shapeargmax)
+    # run T. The device argmax faulted under CUDA graphs with llama.cpp's stock graph key (runs O to Q: a replayed
+    # graph of another batch, after the sampler was switched); the per-shape key also tells graphs apart by their
+    # node count and end shapes, which the sampler changes. Does the fault remain there?
+    out=$4; smollm=$5; mkdir -p "$out"
+    tests_while_quantizing "$smollm"
+    cp "$work"/tests*.log "$out"/ || true
+    pick=(tests/test_lossless.py tests/test_device_argmax.py -k "(smollm and not pipelined) or argmax"
+          -q -s -rf --tb=line)
+    DSPARK_DEVICE_ARGMAX=1 timeout 240 "$0" tests "$carry" "$work" "$smollm" "${pick[@]}" \
+        > "$out/argmax-per-shape.log" 2>&1 || true
+    for rep in $(seq "${REPS:-4}"); do
+        da=$(( rep % 2 == 0 )); where=host; [ $da = 1 ] && where=device
+        DSPARK_DEVICE_ARGMAX=$da timeout 300 "$0" bench "$carry" "$work" "$out/rows-$where-$rep" \
+            --kinds dspark --alphas ${ALPHAS:-0.6 0.8} --no-curve --budget-s 0 || true
+    done
+    ( eval "$(exports)"; cd "$work/src"
+      DSPARK_DEVICE_ARGMAX=1 timeout 200 python3 -m benchmarks.gpu_host_profile --folder "$work/files" --kind dspark \
+          --alpha-tag a080 --out "$out/host-dspark-device-argmax.json" ) > "$out/host.log" 2>&1 || true
+    echo T-DONE >> "$out/argmax-per-shape.log"
+    ;;
 host)
     eval "$(exports)"
     cd "$work/src"
@@ -419,5 +446,5 @@ tests)
         ${TEST_WRAPPER:-} python3 -m pytest -p no:cacheprovider "$@"
     ;;
 *)
-    echo "usage: $0 setup|env|bench|all|full|repeat|steady|parts|markov|probe|argmax|quick|pershape|overlap|shape|drafters|host|tests CARRY WORK [OUTDIR args...]" >&2; exit 2 ;;
+    echo "usage: $0 setup|env|bench|all|full|repeat|steady|parts|markov|probe|argmax|shapeargmax|quick|pershape|overlap|shape|drafters|host|tests CARRY WORK [OUTDIR args...]" >&2; exit 2 ;;
 esac
