@@ -6,9 +6,11 @@ pays that the GPU does not hide (docs/benchmarks.md run N). llama.cpp's backend 
 argmax in the graph; with `packaging/patch_rows_argmax.py` that is one op for all rows (stock llama.cpp builds one
 op per row, ~50 us a row on an H100, about what the host's pass costs).
 
-Off unless DSPARK_DEVICE_ARGMAX=1: on an H100 (docs/benchmarks.md runs O and P) greedy sessions with it on abort
-with a CUDA fault inside a decode while llama.cpp's CUDA graphs are on. With graphs off it passed the tests and cut
-the Python share of a round, but bought no speed on that host (run Q), so the engine takes the argmax on the host.
+Off unless DSPARK_DEVICE_ARGMAX=1. With llama.cpp's stock CUDA graph key greedy sessions with it on aborted with a
+CUDA fault (docs/benchmarks.md runs O to Q: graphs with and without the sampler shared one cache entry); the build
+install.sh makes keys graphs by shape too, and there it passed every GPU test (run T). It cuts the Python share of
+a round, but the sampler makes each verify 0.4-0.6 ms dearer on an H100, more than the host's argmax costs (runs Q
+and T), so the engine takes the argmax on the host.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ def patched() -> bool:
 
 def wanted(n_gpu_layers: int) -> bool:
     """Should a target context take its greedy tokens on the device? Only when DSPARK_DEVICE_ARGMAX=1 asks for it
-    (runs O to Q: a CUDA fault with graphs on, no speed gain with them off). n_gpu_layers is where a default for
+    (runs Q and T: slower verifies cost more than the host's argmax saves). n_gpu_layers is where a default for
     slow host CPUs would look."""
     del n_gpu_layers
     return os.environ.get(ENV, "") == "1"
