@@ -36,14 +36,28 @@ class Calibration:
     def __init__(self, n_buckets: int = N_BUCKETS, prior_trials: float = PRIOR_TRIALS):
         self.n_buckets = n_buckets
         centers = (np.arange(n_buckets) + 0.5) / n_buckets
-        self.accepted = np.zeros(n_buckets)
-        self.tried = np.zeros(n_buckets)
+        # counts per bucket, as Python lists: record adds to a few buckets a round, and numpy's per-element access
+        # costs several times the arithmetic (the `accepted` and `tried` arrays are built from them on demand)
+        self._accepted = [0.0] * n_buckets
+        self._tried = [0.0] * n_buckets
         self._prior_a = (1.0 + prior_trials * centers).tolist()
         self._prior_b = (1.0 + prior_trials * (1.0 - centers)).tolist()
         self._table: list[float] | None = None
+        # each bucket's posterior mean and weight, the table's input: record updates only the buckets it touched
+        # (rebuilding all 20 every round showed in a GPU round's host time)
+        self._means: list[float] | None = None
+        self._weights: list[float] = []
         # how often rounds drafted, over this pair's sessions on this machine (engine/graphs_policy.py reads it)
         self.rounds = 0.0
         self.drafting_rounds = 0.0
+
+    @property
+    def accepted(self) -> np.ndarray:
+        return np.array(self._accepted)
+
+    @property
+    def tried(self) -> np.ndarray:
+        return np.array(self._tried)
 
     def count_round(self, drafting: bool) -> None:
         self.rounds += 1.0
@@ -72,13 +86,23 @@ class Calibration:
         """The estimate per bucket, as a list: the scheduler reads it once a round, after every round's record, and
         over 20 buckets plain Python costs a fifth of numpy's per-call overheads."""
         if self._table is None:
-            a = [x + p for x, p in zip(self.accepted.tolist(), self._prior_a)]
-            n = [t + p + q for t, p, q in zip(self.tried.tolist(), self._prior_a, self._prior_b)]
-            means = [x / w for x, w in zip(a, n)]
+            if self._means is None:
+                rows = [self._bucket_mean(b) for b in range(self.n_buckets)]
+                self._means = [m for m, _ in rows]
+                self._weights = [w for _, w in rows]
+            means = self._means
             # already monotone (the usual case once counts accumulate): the regression would return it unchanged
             monotone = all(lo <= hi for lo, hi in zip(means, means[1:]))
-            self._table = means if monotone else _pool_adjacent_violators(np.array(means), np.array(n)).tolist()
+            # a copy: callers keep the table of their draft while record updates the means
+            self._table = (list(means) if monotone
+                           else _pool_adjacent_violators(np.array(means), np.array(self._weights)).tolist())
         return self._table
+
+    def _bucket_mean(self, b: int) -> tuple[float, float]:
+        """Bucket b's posterior mean of acceptance and its weight (trials, the prior's included)."""
+        prior_a = self._prior_a[b]
+        weight = self._tried[b] + prior_a + self._prior_b[b]
+        return (self._accepted[b] + prior_a) / weight, weight
 
     def estimate(self, confidences: np.ndarray) -> np.ndarray:
         """a_i: P(position i accepted | every earlier position accepted)."""
@@ -92,15 +116,18 @@ class Calibration:
         if n_reached == 0:
             return
         # a few positions a round: a Python loop beats numpy's scatter-add here
+        tried, accepted = self._tried, self._accepted
         for i in range(n_reached):
             b = self.bucket(confidences[i])
-            self.tried[b] += 1.0
+            tried[b] += 1.0
             if i < n_accepted:
-                self.accepted[b] += 1.0
+                accepted[b] += 1.0
+            if self._means is not None:
+                self._means[b], self._weights[b] = self._bucket_mean(b)
         self._table = None
 
     def to_dict(self) -> dict:
-        return {"n_buckets": self.n_buckets, "accepted": self.accepted.tolist(), "tried": self.tried.tolist(),
+        return {"n_buckets": self.n_buckets, "accepted": list(self._accepted), "tried": list(self._tried),
                 "rounds": self.rounds, "drafting_rounds": self.drafting_rounds}
 
     def load(self, data: dict) -> None:
@@ -108,6 +135,6 @@ class Calibration:
         self.drafting_rounds = min(float(data.get("drafting_rounds", 0.0)), self.rounds)
         if data.get("n_buckets") != self.n_buckets:
             return
-        self.accepted = np.array(data["accepted"], dtype=np.float64)
-        self.tried = np.array(data["tried"], dtype=np.float64)
-        self._table = None
+        self._accepted = [float(x) for x in data["accepted"]]
+        self._tried = [float(x) for x in data["tried"]]
+        self._table = self._means = None

@@ -32,6 +32,8 @@ class CostCurve:
     shape_change: float = 0.0
     capture: float = 0.0
     _base: np.ndarray = field(init=False, repr=False)
+    _array: np.ndarray = field(init=False, repr=False, compare=False)
+    _array_scale: float = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         ns = np.array(sorted(self.points))
@@ -39,21 +41,30 @@ class CostCurve:
         grid = np.arange(0, MAX_TOKENS_PER_VERIFY + 1)
         self._base = np.interp(grid, ns, ts)
         self._base[0] = 0.0
+        # the same values as Python floats: the scheduler reads single entries every round, and numpy scalars
+        # cost several times a float's arithmetic (the products are the same IEEE doubles either way)
+        self.base_list: list[float] = self._base.tolist()
+        self._array_scale = float("nan")  # no array() built yet
 
     def __call__(self, n: int) -> float:
         if n <= 0:
             return 0.0
         n = min(n, MAX_TOKENS_PER_VERIFY)
-        return float(self._base[n] * self.scale)
+        return self.base_list[n] * self.scale
 
     def array(self) -> np.ndarray:
-        """seconds for n = 0..MAX (index n)."""
-        return self._base * self.scale
+        """seconds for n = 0..MAX (index n), read-only: rebuilt only when the scale moved since the last call
+        (several callers a round read it)."""
+        if self._array_scale != self.scale:
+            self._array = self._base * self.scale
+            self._array.flags.writeable = False
+            self._array_scale = self.scale
+        return self._array
 
     def observe(self, n: int, seconds: float) -> None:
         if n <= 0 or seconds <= 0:
             return
-        base = self._base[min(n, MAX_TOKENS_PER_VERIFY)]
+        base = self.base_list[min(n, MAX_TOKENS_PER_VERIFY)]
         if base > 0:
             self.scale += EMA_WEIGHT * (seconds / base - self.scale)
 

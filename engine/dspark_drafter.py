@@ -250,6 +250,8 @@ class DSparkDrafter:
         self.fixed_shapes = fixed_shapes  # see the module's docstring
         self.inject_rows = min(ctx.n_batch, spec.max_drafts + 1)  # a verify keeps at most max_drafts + 1 positions
         self._padded = np.zeros((self.inject_rows, self._pending.shape[1]), dtype=np.float32)
+        # the block's tokens, [last committed token, mask, ...]: only slot 0 changes between blocks
+        self._block_ids = np.full(spec.block_size, spec.mask_id, dtype=np.int32)
         self._capturing = False
         self._layer_inputs = [native.LayerInputs(target.ptr, layer, self._width, target.n_batch)
                               for layer in spec.layer_ids]
@@ -395,9 +397,9 @@ class DSparkDrafter:
         n_block = self._block_tokens(k)
         if self.fixed_shapes and pos + self.spec.block_size <= self.ctx.n_ctx:
             n_block = self.spec.block_size  # the rows past k are read by nobody
-        block = np.full(n_block, self.spec.mask_id, dtype=np.int32)
+        block = self._block_ids[:n_block]
         block[0] = history[-1]
-        self.ctx.submit(block, pos, "all")
+        self.ctx.submit(block, pos, "all")  # copies the tokens into the context's batch
         self.block_decodes += 1
         return _Block(pos, n_max, k, n_block)
 

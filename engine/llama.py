@@ -280,6 +280,7 @@ class Context:
         self._tok = np.ctypeslib.as_array(b.token, shape=(n_batch,))
         self._pos = np.ctypeslib.as_array(b.pos, shape=(n_batch,))
         self._out = np.ctypeslib.as_array(ctypes.cast(b.logits, ctypes.POINTER(ctypes.c_int8)), shape=(n_batch,))
+        self._ramp = np.arange(n_batch, dtype=np.int32)  # batch positions are pos0 + this (no arange per decode)
         self._embd_batch = None  # allocated on first decode_embeddings (native drafters only)
         self._embd_rows: np.ndarray | None = None
         self.n_decodes = 0  # counted for tests and the stats: decodes are what a round costs
@@ -386,7 +387,7 @@ class Context:
 
     def _fill(self, tokens, pos0: int, n: int, outputs: str) -> int:
         self._tok[:n] = tokens
-        self._pos[:n] = np.arange(pos0, pos0 + n, dtype=np.int32)
+        np.add(self._ramp[:n], pos0, out=self._pos[:n])
         if outputs == "all":
             self._out[:n] = 1
             n_out = n
@@ -419,7 +420,7 @@ class Context:
         for start in range(0, n, self.n_batch):
             m = min(self.n_batch, n - start)
             self._embd_rows[:m] = rows[start : start + m]
-            self._embd_pos[:m] = np.arange(pos0 + start, pos0 + start + m, dtype=np.int32)
+            np.add(self._ramp[:m], pos0 + start, out=self._embd_pos[:m])
             b.n_tokens = m
             rc = ll.llama_decode(self._ptr, b)
             self.n_decodes += 1

@@ -8,6 +8,7 @@ decoding. Drafting that cannot pay is skipped; it is probed now and then so a dr
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -220,24 +221,16 @@ class Scheduler:
             return 0
         if self._free(k_limit):
             return k_limit
-        ks = np.arange(1, k_limit + 1)
-        expected = 1.0 + np.cumsum(self.acceptance**ks)
-        vc = self._verify_costs()
-        # a gated block is verified up to about its expected accepted length, not whole: on flat (GPU) verify
-        # curves a long block then costs little more than a short one
-        verified = np.minimum(np.ceil(expected).astype(np.int64), ks + 1) if block else ks + 1
-        cost = self._draft_costs(k_limit) + vc[verified] + self.overhead
-        plain = 1.0 / (vc[1] + self.overhead)
-        rates = expected / cost
-        if self._wants_drafting(rates.max() > plain * (1.0 + MARGIN), plain):
+        rates, ceiling, plain = self._plan_rates(k_limit, block)
+        best = max(rates)
+        if self._wants_drafting(best > plain * (1.0 + MARGIN), plain):
             if not block:
                 return k_limit
-            return int(ks[np.argmax(rates)])
+            return rates.index(best) + 1  # the first k of the best rate
         # computed with the plain verdict, not every round (Session asks drafting_soon every round)
         self._cost_wait = self._probe_cost_wait() if self._unpaid >= UNPAID_IN_A_ROW else 0
         # even a drafter that is always right could not pay here: never spend a probe on it
-        ceiling = (1.0 + ks) / cost
-        self._hopeless = not ceiling.max() > plain
+        self._hopeless = not max(ceiling) > plain
         if not self._hopeless and self._probe_due():
             return min(k_limit, PROBE_DRAFTS)
         # nothing this verdict rests on changes before the next probe or drafting round (observe ends it early);
@@ -245,6 +238,28 @@ class Scheduler:
         self._plain_plans = PLAN_RECHECK if self._hopeless else min(PLAN_RECHECK,
                                                                      self._probe_wait() - self._since_spec - 1)
         return 0
+
+    def _plan_rates(self, k_limit: int, block: bool) -> tuple[list[float], list[float], float]:
+        """E(k) / C(k) for k = 1..k_limit at the running acceptance, (1 + k) / C(k) (a drafter always right), and
+        a plain step's rate.
+
+        Plain Python over at most 32 entries (this runs every drafting round, and numpy's per-call costs showed),
+        the same IEEE operations in the same order as numpy's: E(k) = 1 + cumsum(acceptance^k)."""
+        powers = (self.acceptance ** np.arange(1, k_limit + 1)).tolist()  # numpy's pow, as ever (its rounding)
+        vc = self._verify_costs_list()
+        overhead = self.overhead
+        rates, ceiling = [], []
+        reach = 0.0
+        for k, (power, draft_s) in enumerate(zip(powers, self._draft_costs(k_limit).tolist()), start=1):
+            reach += power
+            expected = 1.0 + reach
+            # a gated block is verified up to about its expected accepted length, not whole: on flat (GPU) verify
+            # curves a long block then costs little more than a short one
+            verified = min(math.ceil(expected), k + 1) if block else k + 1
+            cost = draft_s + vc[verified] + overhead
+            rates.append(expected / cost)
+            ceiling.append((1.0 + k) / cost)
+        return rates, ceiling, 1.0 / (vc[1] + overhead)
 
     def _wants_drafting(self, planned: bool, planned_plain_rate: float) -> bool:
         """Draft this round? What recent drafting rounds really made, once there are enough of them, decides;
@@ -355,22 +370,24 @@ class Scheduler:
     def _gate_probs(self, confidences) -> list[float]:
         """a_i for each confidence (the calibration, scaled by how recent rounds did against it), as a list,
         computing only positions not seen in this draft's earlier calls."""
-        known = self._gate_confs
-        n = 0
-        while n < len(known) and n < len(confidences) and known[n] == confidences[n]:
+        if isinstance(confidences, np.ndarray):
+            confidences = confidences.tolist()  # one conversion: the loops below read it element by element
+        known, probs = self._gate_confs, self._gate_a
+        n, same = 0, min(len(known), len(confidences))
+        while n < same and known[n] == confidences[n]:
             n += 1
         if n == 0:  # a new draft: the calibration and the costs may have changed since the last one
             self._gate_table = self.calibration.table_list()
             self._gate_factor = (self._regime_accepted + 1.0) / (self._regime_expected + 1.0)
-            self._vc = self._verify_costs().tolist()
+            self._vc = self._verify_costs_list()
         del known[n:]
-        del self._gate_a[n:]
-        bucket = self.calibration.bucket
+        del probs[n:]
+        bucket, table, factor = self.calibration.bucket, self._gate_table, self._gate_factor
         for c in confidences[n:]:
             c = float(c)
             known.append(c)
-            self._gate_a.append(min(self._gate_table[bucket(c)] * self._gate_factor, 0.995))
-        return self._gate_a[: len(confidences)]
+            probs.append(min(table[bucket(c)] * factor, 0.995))
+        return probs[: len(confidences)]
 
     def _best_rate(self, a: list[float], sunk: float) -> tuple[float, float, float, int]:
         """E(len(a)), max over k = 0..len(a) of E(k) / C(k), prod(a), and the first k reaching that max."""
@@ -425,11 +442,19 @@ class Scheduler:
         its graph anew (capture more, 3.5x a shape change on an H100), later ones replay it. So a verify size is
         best changed every round or kept for many; a plain step's capture is paid once for a whole stretch of
         them and is not charged. On CPUs both costs are ~0."""
-        vc = self.verify_cost.array()
-        change, capture = self.verify_cost.shape_change, self.verify_cost.capture
+        curve = self.verify_cost
+        if curve.shape_change <= 0.0 and curve.capture <= 0.0:
+            return curve.array()  # read-only, kept while the scale stands
+        return np.array(self._verify_costs_list())
+
+    def _verify_costs_list(self) -> list[float]:
+        """_verify_costs as a list, in plain Python (the gate reads it every round; the same IEEE operations in
+        the same order, so the same values)."""
+        curve = self.verify_cost
+        change, capture, scale = curve.shape_change, curve.capture, curve.scale
         if change <= 0.0 and capture <= 0.0:
-            return vc
-        vc = vc + change
+            return [b * scale for b in curve.base_list]
+        vc = [b * scale + change for b in curve.base_list]
         vc[self._last_n] -= change
         if self._run == 1 and self._last_n > 1:
             vc[self._last_n] += capture

@@ -25,6 +25,8 @@ class TextStream:
 
         After a stop string is found, `stopped` is set and the rest is cut.
         """
+        if not self.stop:
+            return self._push_plain(tokens)
         out: list[str] = []
         for t in tokens:
             if self.stopped:
@@ -33,6 +35,15 @@ class TextStream:
             if self.stop:
                 self._find_stop()
             out.append(self._release(final=self.stopped))
+        return out
+
+    def _push_plain(self, tokens: Sequence[int]) -> list[str]:
+        """push without stop strings: nothing is held back (and nothing stops), so each token releases exactly the
+        text it decoded to, and the text grows once a round instead of once a token."""
+        decode, piece = self._decoder.decode, self._piece
+        out = [decode(piece(t)) for t in tokens]
+        self.text += "".join(out)
+        self._released = len(self.text)
         return out
 
     def flush(self) -> str:

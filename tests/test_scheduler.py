@@ -257,6 +257,43 @@ def test_fast_gate_decides_as_its_numpy_definition():
     assert disagree == 0
 
 
+def _ref_plan_rates(s, k_limit, block):
+    """plan's rates as numpy computed them before they moved to plain Python (_plan_rates)."""
+    ks = np.arange(1, k_limit + 1)
+    expected = 1.0 + np.cumsum(s.acceptance**ks)
+    vc = s._verify_costs()
+    verified = np.minimum(np.ceil(expected).astype(np.int64), ks + 1) if block else ks + 1
+    cost = s._draft_costs(k_limit) + vc[verified] + s.overhead
+    return (expected / cost).tolist(), ((1.0 + ks) / cost).tolist(), float(1.0 / (vc[1] + s.overhead))
+
+
+def test_plain_python_plan_and_costs_equal_their_numpy_definitions():
+    """_plan_rates, _verify_costs_list and the calibration's incrementally kept table give the numpy definitions'
+    values bit for bit (the scheduler's decisions must not move by an ulp)."""
+    rng = np.random.default_rng(2)
+    for _ in range(200):
+        t1 = rng.uniform(0.002, 0.02)
+        vc = CostCurve({1: t1, 2: t1 * rng.uniform(1, 1.3), 9: t1 * rng.uniform(1.3, 2.5), 33: t1 * 3},
+                       shape_change=t1 * rng.choice([0.0, 0.3]), capture=t1 * rng.choice([0.0, 1.2]))
+        vc.scale = rng.uniform(0.8, 1.3)
+        per_draft = rng.uniform(0.0, 0.3) * t1
+        cal = Calibration()
+        s = Scheduler(vc, lambda k: per_draft * k, ScheduleConfig(), cal,
+                      draft_costs=lambda k: per_draft * np.arange(1, k + 1) + t1 * 0.1)
+        s.acceptance, s.overhead = rng.uniform(0.0, 1.0), rng.uniform(0, 0.001)
+        s._last_n, s._run = int(rng.integers(1, 34)), int(rng.integers(1, 3))
+        assert s._verify_costs_list() == s._verify_costs().tolist()
+        assert s._verify_costs_list() == (vc.array() + 0.0).tolist() or vc.shape_change or vc.capture
+        for k_limit in (1, 5, 16, 32):
+            for block in (False, True):
+                assert s._plan_rates(k_limit, block) == _ref_plan_rates(s, k_limit, block)
+        for _ in range(30):
+            cal.record(rng.random(8), int(rng.integers(0, 9)))
+            fresh = Calibration()
+            fresh.load(cal.to_dict())
+            assert cal.table_list() == fresh.table_list()
+
+
 def test_fast_choose_and_observe_follow_their_numpy_definitions():
     """`choose` (how many drafts to verify) and `observe`'s regime update run in plain Python over the gate's
     cached estimates; they must decide and learn as the numpy definitions do, round after round."""
