@@ -283,7 +283,8 @@ def test_plain_python_plan_and_costs_equal_their_numpy_definitions():
         s.acceptance, s.overhead = rng.uniform(0.0, 1.0), rng.uniform(0, 0.001)
         s._last_n, s._run = int(rng.integers(1, 34)), int(rng.integers(1, 3))
         assert s._verify_costs_list() == s._verify_costs().tolist()
-        assert s._verify_costs_list() == (vc.array() + 0.0).tolist() or vc.shape_change or vc.capture
+        if not (vc.shape_change or vc.capture):  # no shape costs: the curve's own (cached, read-only) array
+            assert s._verify_costs_list() == vc.array().tolist()
         for k_limit in (1, 5, 16, 32):
             for block in (False, True):
                 assert s._plan_rates(k_limit, block) == _ref_plan_rates(s, k_limit, block)
