@@ -17,6 +17,7 @@ import llama_cpp  # noqa: F401  (before numpy-using imports: see engine/__init__
 import cProfile
 import pstats
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from benchmarks import gpu_files
@@ -28,16 +29,25 @@ from dspark_chat.engine.scheduler import ScheduleConfig
 TOP = 25
 
 
-def profile(target: str, drafter: str, n_gpu_layers: int, tokens: int, prompt_ids: list[int],
-            cache: Path | None = None, fixed_draft: int | None = None) -> dict:
+@contextmanager
+def warm_session(target: str, drafter: str, n_gpu_layers: int, tokens: int, prompt_ids: list[int],
+                 cache: Path | None = None, fixed_draft: int | None = None):
+    """(pair, speculative session, prompt) after the warm-up gpu_bench's rows have: a plain generation (allocations,
+    CUDA graphs) and a speculative one (a first calibration)."""
     # graphs as the process has them, not the engine's choice from the pair's history in `cache` (see gpu_bench)
     options = PairOptions(n_ctx=2048, n_gpu_layers=n_gpu_layers, cache_dir=cache, cuda_graphs=cuda_graphs_enabled(),
                           schedule=None if fixed_draft is None else ScheduleConfig(fixed_draft=fixed_draft))
     with Pair(target, drafter, options) as pair:
         prompt = pair.target_model.tokenize(ids_to_text(pair.target_model, prompt_ids))
         session = pair.session()
-        generate(pair.plain_session(), prompt, 32)  # warm-up: allocations, CUDA graphs
-        generate(session, prompt, tokens)  # and a first calibration, as gpu_bench's rows have
+        generate(pair.plain_session(), prompt, 32)
+        generate(session, prompt, tokens)
+        yield pair, session, prompt
+
+
+def profile(target: str, drafter: str, n_gpu_layers: int, tokens: int, prompt_ids: list[int],
+            cache: Path | None = None, fixed_draft: int | None = None) -> dict:
+    with warm_session(target, drafter, n_gpu_layers, tokens, prompt_ids, cache, fixed_draft) as (pair, session, prompt):
         with DecodeClock() as clock:
             done, _ = generate(session, prompt, tokens)
         st = done.stats

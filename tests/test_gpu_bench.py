@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import math
 
-from benchmarks import (gpu_bench, gpu_block_parts, gpu_drafter_costs, gpu_files, gpu_host_profile, gpu_overlap,
-                        gpu_shape_change, gpu_switch_cost)
+from benchmarks import (gpu_bench, gpu_block_parts, gpu_drafter_costs, gpu_files, gpu_host_profile,
+                        gpu_host_segments, gpu_overlap, gpu_shape_change, gpu_switch_cost)
+from dspark_chat.engine import session as session_module
+from dspark_chat.engine.textstream import TextStream
 
 ROW_FIELDS = ("alpha", "drafter_kind", "plain_tps", "dspark_tps", "llamacpp_tps", "acceptance_rate",
               "mean_accepted_len", "python_ms_per_round", "scheduler_verified_k", "identical_to_plain")
@@ -104,6 +106,22 @@ def test_host_profile_probe_runs_on_tiny_files(tmp_path):
     res = json.loads(out.read_text())
     assert res["mode"] == "model" and res["rounds"] > 0 and res["python_ms_per_round"] > 0
     assert res["top_own_time"] and all(r["own_ms_per_round"] >= 0 for r in res["top_own_time"])
+
+
+def test_host_segments_probe_splits_a_dspark_round_and_unwraps(tmp_path):
+    files = tmp_path / "files"
+    gpu_files.main(["--folder", str(files), "--shape", "tiny", "--alphas", "0.8"])
+    verify, push = session_module.verify_greedy, TextStream.push
+    out = tmp_path / "segments.json"
+    assert gpu_host_segments.main(["--folder", str(files), "--n-gpu-layers", "0", "--kind", "dspark",
+                                   "--tokens", "16", "--reps", "2", "--fixed-draft", "3", "--out", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert res["mode"] == "dspark" and res["rounds"] > 0 and len(res["python_ms_per_round_runs"]) == 2
+    steps = res["steps_ms_per_round"]
+    assert {"drafter draft", "verify (argmax)", "scheduler observe"} <= set(steps)
+    assert all(ms >= 0 for ms in steps.values())
+    # the wrappers are gone again: the engine's own functions, not the probe's
+    assert session_module.verify_greedy is verify and TextStream.push is push
 
 
 def test_block_parts_times_each_variant_of_a_tiny_drafter(tmp_path):
