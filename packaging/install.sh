@@ -15,7 +15,7 @@
 # product: a block position 0.24 -> 0.09 ms on an H100, run L), patch_feature_switch.py (switching the target's
 # feature copy rebuilds one graph instead of re-planning all graph memory: 17.4 -> 2.2 ms, run N) and
 # patch_rows_argmax.py (the target's greedy tokens from one argmax op on the GPU; the engine uses it only with
-# DSPARK_DEVICE_ARGMAX=1 since run O); --no-markov-patch builds the stock source.
+# DSPARK_DEVICE_ARGMAX=1 since run O); --stock-llama builds the stock source.
 #
 # GPU builds bypass pip's wheel cache (--no-cache-dir): the cache keys wheels by source, not by CMAKE_ARGS, and
 # would hand back a CPU build. So the cache only ever holds CPU builds. docs/install.md explains each path.
@@ -36,7 +36,8 @@ options:
   --python PY      the Python to use (default python3)
   --from SPEC      what to install: a path, a wheel or a requirement (default this repository)
   --no-verify      skip the `dspark-chat doctor` check at the end
-  --no-markov-patch  CUDA: build llama.cpp's stock source (default: with the DSpark patches, see above)
+  --stock-llama    CUDA: build llama.cpp's stock source (default: with the four DSpark patches, see above);
+                   --no-markov-patch is its older name
   --dry-run        print the commands, run nothing
 EOF
 }
@@ -49,7 +50,7 @@ PIPX=0
 PY=python3
 SOURCE="$ROOT"
 VERIFY=1
-MARKOV_PATCH=1
+LLAMA_PATCHES=1
 while [ $# -gt 0 ]; do
     case $1 in
         --backend) BACKEND=${2:?--backend needs a value}; shift 2 ;;
@@ -59,7 +60,7 @@ while [ $# -gt 0 ]; do
         --python) PY=${2:?--python needs a value}; shift 2 ;;
         --from) SOURCE=${2:?--from needs a value}; shift 2 ;;
         --no-verify) VERIFY=0; shift ;;
-        --no-markov-patch) MARKOV_PATCH=0; shift ;;
+        --stock-llama|--no-markov-patch) LLAMA_PATCHES=0; shift ;;
         --dry-run) DRY_RUN=1; shift ;;
         -h|--help) usage; exit 0 ;;
         *) usage >&2; die "unknown option $1" ;;
@@ -90,7 +91,7 @@ SDIST_DIR=${TMPDIR:-/tmp}/dspark-chat-llama-sdist
 if [ "$PIPX" = 1 ]; then
     command -v pipx >/dev/null 2>&1 || need "pipx not found: python3 -m pip install --user pipx (or apt/brew install pipx)"
     PREINSTALL=()
-    if [ "$BACKEND" = cuda ] && [ "$MARKOV_PATCH" = 1 ]; then
+    if [ "$BACKEND" = cuda ] && [ "$LLAMA_PATCHES" = 1 ]; then
         # pipx builds the patched source first (--preinstall, pipx 1.5 and later); the project's install then finds
         # llama-cpp-python there and keeps it. A throwaway venv's pip downloads the sdist: pipx's python may have none.
         if ! command -v pipx >/dev/null 2>&1 || pipx install --help 2>/dev/null | grep -q -- --preinstall; then
@@ -109,7 +110,7 @@ else
     run "$PY" -m venv "$VENV"
     run "$VENV/bin/python" -m pip install --upgrade pip
     LLAMA_FROM=$LLAMA_SPEC
-    if [ "$BACKEND" = cuda ] && [ "$MARKOV_PATCH" = 1 ]; then
+    if [ "$BACKEND" = cuda ] && [ "$LLAMA_PATCHES" = 1 ]; then
         fetch_patched_source "$VENV/bin/python"
         LLAMA_FROM=$SDIST_DIR/llama-cpp-python
     fi

@@ -112,7 +112,7 @@ def test_explicit_cuda_arch_and_native():
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_cuda_builds_the_markov_patched_source(backend, tmp_path):
     """CUDA venv installs build llama.cpp from the sdist with packaging/patch_markov_head.py applied; other
-    backends, and --no-markov-patch, install the requirement itself."""
+    backends, and --stock-llama (or its older name --no-markov-patch), install the requirement itself."""
     env = {"TMPDIR": str(tmp_path)}
     steps = plan(script("install.sh", "--backend", backend, "--dry-run", "--venv", "/tmp/v", env=env))
     llama = llama_build(steps)
@@ -126,7 +126,8 @@ def test_cuda_builds_the_markov_patched_source(backend, tmp_path):
     patch = steps[steps.index(download) + 1]
     assert patch == ["/tmp/v/bin/python", str(ROOT / "packaging" / "patched_sdist.py"), str(sdist)]
     assert llama[-1] == str(sdist / "llama-cpp-python") and steps.index(llama) > steps.index(patch)
-    stock = plan(script("install.sh", "--backend", "cuda", "--no-markov-patch", "--dry-run", env=env))
+    stock = plan(script("install.sh", "--backend", "cuda", "--stock-llama", "--dry-run", env=env))
+    assert plan(script("install.sh", "--backend", "cuda", "--no-markov-patch", "--dry-run", env=env)) == stock
     assert llama_build(stock)[-1].startswith("llama-cpp-python") and not any("download" in s for s in stock)
 
 
@@ -204,12 +205,12 @@ def test_pipx_plan(tmp_path):
 
 def test_pipx_without_preinstall_builds_the_stock_source(tmp_path):
     tools = fake_tools(tmp_path / "bin", pipx="usage: pipx install [--force] package_spec")
-    for args in (("--backend", "cuda", "--cuda-arch", "90"), ("--backend", "cuda", "--no-markov-patch")):
+    for args in (("--backend", "cuda", "--cuda-arch", "90"), ("--backend", "cuda", "--stock-llama")):
         r = script("install.sh", *args, "--pipx", "--dry-run", path_prefix=tools)
         assert r.returncode == 0, r.stderr
         steps = plan(r)
         assert steps[0][2] == "pipx" and "--preinstall" not in steps[0] and len(steps) == 2
-        assert ("no --preinstall" in r.stderr) == ("--no-markov-patch" not in args)
+        assert ("no --preinstall" in r.stderr) == ("--stock-llama" not in args)
 
 
 @pytest.mark.parametrize("args", [("--backend", "rocm"), ("--bogus",), ("--backend", "cpu", "--cuda-arch", "90")])
