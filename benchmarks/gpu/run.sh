@@ -54,7 +54,7 @@
 #                                             rows with graphs off, the argmax on host and device alternating
 #   benchmarks/gpu/run.sh host   CARRY WORK OUTDIR
 #                                             where the host's share of a round goes (gpu_host_profile.py,
-#                                             gpu_host_segments.py)
+#                                             gpu_host_segments.py); the cost cache of OUTDIR/main, or CACHE
 #   benchmarks/gpu/run.sh pershape CARRY WORK OUTDIR
 #                                             a build with LLAMA_PATCH=1 (or =all: with the dspark patches) against
 #                                             itself without the patch's key (GGML_CUDA_GRAPH_PER_SHAPE=0),
@@ -411,7 +411,7 @@ host)
     eval "$(exports)"
     cd "$work/src"
     for kind in dspark model; do
-        python3 -m benchmarks.gpu_host_profile --folder "$work/files" --kind $kind --cache "$4/main/cache" \
+        python3 -m benchmarks.gpu_host_profile --folder "$work/files" --kind $kind --cache "${CACHE:-$4/main/cache}" \
             --out "$4/host-$kind.json"
         # the same rounds split by the engine's steps, without the profiler's slowdown
         python3 -m benchmarks.gpu_host_segments --folder "$work/files" --kind $kind --out "$4/segments-$kind.json"
