@@ -246,7 +246,7 @@ class Scheduler:
         Plain Python over at most 32 entries (this runs every drafting round, and numpy's per-call costs showed),
         the same IEEE operations in the same order as numpy's: E(k) = 1 + cumsum(acceptance^k)."""
         powers = (self.acceptance ** np.arange(1, k_limit + 1)).tolist()  # numpy's pow, as ever (its rounding)
-        vc = self._verify_costs_list()
+        vc = self._verify_costs()
         overhead = self.overhead
         rates, ceiling = [], []
         reach = 0.0
@@ -379,7 +379,7 @@ class Scheduler:
         if n == 0:  # a new draft: the calibration and the costs may have changed since the last one
             self._gate_table = self.calibration.table_list()
             self._gate_factor = (self._regime_accepted + 1.0) / (self._regime_expected + 1.0)
-            self._vc = self._verify_costs_list()
+            self._vc = self._verify_costs()
         del known[n:]
         del probs[n:]
         bucket, table, factor = self.calibration.bucket, self._gate_table, self._gate_factor
@@ -436,20 +436,13 @@ class Scheduler:
             k = min(n, PROBE_DRAFTS)
         return k
 
-    def _verify_costs(self) -> np.ndarray:
+    def _verify_costs(self) -> list[float]:
         """Seconds to verify n tokens (index n) this round, as llama.cpp's CUDA backend makes them cost: a batch of
         another size than the last one's runs uncaptured (shape_change more), the second batch of a size captures
         its graph anew (capture more, 3.5x a shape change on an H100), later ones replay it. So a verify size is
         best changed every round or kept for many; a plain step's capture is paid once for a whole stretch of
-        them and is not charged. On CPUs both costs are ~0."""
-        curve = self.verify_cost
-        if curve.shape_change <= 0.0 and curve.capture <= 0.0:
-            return curve.array()  # read-only, kept while the scale stands
-        return np.array(self._verify_costs_list())
-
-    def _verify_costs_list(self) -> list[float]:
-        """_verify_costs as a list, in plain Python (the gate reads it every round; the same IEEE operations in
-        the same order, so the same values)."""
+        them and is not charged. On CPUs both costs are ~0. Plain Python over a list: the gate and the plan read
+        it every round, and numpy's per-call costs showed there."""
         curve = self.verify_cost
         change, capture, scale = curve.shape_change, curve.capture, curve.scale
         if change <= 0.0 and capture <= 0.0:
