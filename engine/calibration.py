@@ -37,7 +37,7 @@ class Calibration:
         self.n_buckets = n_buckets
         centers = (np.arange(n_buckets) + 0.5) / n_buckets
         # counts per bucket, as Python lists: record adds to a few buckets a round, and numpy's per-element access
-        # costs several times the arithmetic (the `accepted` and `tried` arrays are built from them on demand)
+        # costs several times the arithmetic
         self._accepted = [0.0] * n_buckets
         self._tried = [0.0] * n_buckets
         self._prior_a = (1.0 + prior_trials * centers).tolist()
@@ -50,14 +50,6 @@ class Calibration:
         # how often rounds drafted, over this pair's sessions on this machine (engine/graphs_policy.py reads it)
         self.rounds = 0.0
         self.drafting_rounds = 0.0
-
-    @property
-    def accepted(self) -> np.ndarray:
-        return np.array(self._accepted)
-
-    @property
-    def tried(self) -> np.ndarray:
-        return np.array(self._tried)
 
     def count_round(self, drafting: bool) -> None:
         self.rounds += 1.0
