@@ -65,7 +65,9 @@ def measure(target: str, drafter: str, n_gpu_layers: int, tokens: int, reps: int
         with DecodeClock() as clock:
             seg = Segments(clock)
             steps = [(session_module, "verify_greedy", "verify (argmax)"),
+                     (session_module, "verify_greedy_tokens", "verify (the device's argmaxes)"),
                      (session.target, "decode", "target decode (host part)"),
+                     (session.target, "decode_argmax", "target decode_argmax (host part, tokens read)"),
                      (session.target, "remove_from", "target remove_from"),
                      (session.scheduler, "plan", "scheduler plan"), (session.scheduler, "choose", "scheduler choose"),
                      (session.scheduler, "observe", "scheduler observe"), (TextStream, "push", "text stream")]
@@ -85,7 +87,7 @@ def measure(target: str, drafter: str, n_gpu_layers: int, tokens: int, reps: int
             finally:
                 seg.unwrap()
         steps_ms = {k: 1e3 * v / rounds for k, v in sorted(seg.seconds.items(), key=lambda kv: -kv[1])}
-        return {"mode": pair.mode, "tokens": tokens, "reps": reps, "rounds": rounds,
+        return {"mode": pair.mode, "device_argmax": pair.target_ctx.rows_argmax is not None, "tokens": tokens, "reps": reps, "rounds": rounds,
                 "python_ms_per_round": statistics.median(per_round), "python_ms_per_round_runs": per_round,
                 "steps_ms_per_round": steps_ms}
 

@@ -11,8 +11,10 @@ thread block per row: about 50 us a row on an H100 (run C), serialized, more tha
 
 The patch changes `llm_graph_context::build_sampling` only for a sequence whose sampler is a chain holding one
 greedy sampler: its rows' tokens become views of one shared argmax (the same first-index maximum, so the same
-tokens). Every other sampler is applied as before. DSPARK_ONE_ARGMAX=0 in the environment keeps the stock path
-(read once per process), and `dspark_rows_argmax()`, exported by the patched library, tells dspark-chat that the
+tokens), and its rows' logits stay on the device (stock llama.cpp copies each sampled row's logits to the host
+too: as many bytes as the host argmax's copy, in one copy a row; DSPARK_ROWS_LOGITS=1 keeps that copy). Every
+other sampler is applied as before. DSPARK_ONE_ARGMAX=0 in the environment keeps the stock path (read once per
+process), and `dspark_rows_argmax()`, exported by the patched library, tells dspark-chat that the
 patch is there.
 
     python packaging/patch_rows_argmax.py SDIST_DIR      # idempotent; exit 1 with one line if the source is unknown
@@ -46,6 +48,9 @@ PATCHED_APPLY = """            if (dspark_lone_greedy(sampler)) {
                     ggml_set_name(rows_argmax, "dspark_rows_argmax");
                 }
                 data.sampled = ggml_view_1d(ctx0, rows_argmax, 1, rows[i] * rows_argmax->nb[0]);
+                if (!dspark_keep_row_logits()) {
+                    data.logits = nullptr;  // greedy reads the token only: no copy of the row's logits
+                }
             } else {
                 assert(sampler->iface->backend_apply);
                 sampler->iface->backend_apply(sampler, ctx0, gf, &data);
@@ -61,8 +66,23 @@ static bool dspark_lone_greedy(llama_sampler * sampler) {
         const char * env = getenv("DSPARK_ONE_ARGMAX");
         return env == nullptr || *env == '\\0' || atoi(env) != 0;
     }();
-    return on && llama_sampler_chain_n(sampler) == 1 &&
-           strcmp(llama_sampler_name(llama_sampler_chain_get(sampler, 0)), "greedy") == 0;
+    if (!on || llama_sampler_chain_n(sampler) != 1) {
+        return false;
+    }
+    // once a backend initialized it a sampler's name says whether the backend runs it: "+greedy" or "-greedy"
+    const char * name = llama_sampler_name(llama_sampler_chain_get(sampler, 0));
+    return strcmp(name, "greedy") == 0 || strcmp(name, "+greedy") == 0;
+}
+
+// Stock llama.cpp copies every sampled row's logits to the host as well (the greedy sampler leaves them in its
+// output): n_vocab floats a row after each decode, which the token alone makes needless.
+// DSPARK_ROWS_LOGITS=1 keeps that copy (to compare both in one build).
+static bool dspark_keep_row_logits() {
+    static const bool keep = [] {
+        const char * env = getenv("DSPARK_ROWS_LOGITS");
+        return env != nullptr && atoi(env) != 0;
+    }();
+    return keep;
 }
 
 extern "C" LLAMA_API int dspark_rows_argmax(void);

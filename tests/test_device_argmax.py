@@ -93,31 +93,38 @@ def test_rows_argmax_patch_applies_once_and_refuses_unknown_sources(tmp_path):
 
 ONE_OP = """
 import json, os, sys
+import llama_cpp as ll
 import numpy as np
 from dspark_chat.engine import device_argmax, llama
 model = llama.Model(sys.argv[1], n_gpu_layers=int(os.environ.get("DSPARK_TEST_GPU_LAYERS", "0")))
 host, dev = llama.Context(model, 256, 32, 1), llama.Context(model, 256, 32, 1, rows_argmax=True)
 dev.rows_argmax.set(True)
 rng = np.random.default_rng(0)
-pos, same, rows = 0, True, 0
+pos, same, rows, copied = 0, True, 0, 0
 for n in (1, 5, 1, 9, 3, 17, 1):
     tokens = rng.integers(10, 3000, size=n).tolist()
     expected = host.decode(tokens, pos, "all").argmax(axis=1).tolist()
     got = dev.decode_argmax(tokens, pos, "all").tolist()
+    # the rows whose logits llama.cpp copied to the host beside their tokens
+    copied += sum(ll.llama_get_sampled_logits_count_ith(dev._ptr, i) > 0 for i in range(n))
     same, rows, pos = same and got == expected, rows + n, pos + n
-print(json.dumps({"patched": device_argmax.patched(), "same": same, "rows": rows}))
+print(json.dumps({"patched": device_argmax.patched(), "same": same, "rows": rows, "logits_copied": int(copied)}))
 """
 
 
 @pytest.mark.skipif(not os.environ.get("DSPARK_TEST_ROWS_LIB"), reason="needs a patched llama.cpp build")
-@pytest.mark.parametrize("one_op", ["1", "0"])
-def test_one_argmax_for_all_rows_gives_each_rows_argmax(one_op, smollm_f16):
-    env = dict(os.environ, LLAMA_CPP_LIB_PATH=os.environ["DSPARK_TEST_ROWS_LIB"], DSPARK_ONE_ARGMAX=one_op)
+@pytest.mark.parametrize("one_op,keep_logits", [("1", "0"), ("1", "1"), ("0", "0")])
+def test_one_argmax_for_all_rows_gives_each_rows_argmax(one_op, keep_logits, smollm_f16):
+    """The patched op gives each row's argmax and copies no row's logits (DSPARK_ROWS_LOGITS=1 and the stock path,
+    DSPARK_ONE_ARGMAX=0, copy every row's)."""
+    env = dict(os.environ, LLAMA_CPP_LIB_PATH=os.environ["DSPARK_TEST_ROWS_LIB"], DSPARK_ONE_ARGMAX=one_op,
+               DSPARK_ROWS_LOGITS=keep_logits)
     r = subprocess.run([sys.executable, "-c", ONE_OP, str(smollm_f16)], capture_output=True, text=True, env=env,
                        timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     got = json.loads(r.stdout.strip().splitlines()[-1])
-    assert got == {"patched": True, "same": True, "rows": 37}
+    copied = 0 if (one_op, keep_logits) == ("1", "0") else 37
+    assert got == {"patched": True, "same": True, "rows": 37, "logits_copied": copied}
 
 
 def test_the_device_argmax_survives_switching_back_and_forth(smollm_f16, prompts, monkeypatch):

@@ -67,6 +67,13 @@
 #                                             per shape (graphs on), then REPS (default 4) processes of DSpark rows
 #                                             at ALPHAS beside llama.cpp, the target's argmax on the host (odd) and
 #                                             on the device (even), then where the host's time goes (device argmax)
+#   benchmarks/gpu/run.sh hostshare CARRY WORK OUTDIR SMOLLM_GGUF
+#                                             run U: the build install.sh makes; the GPU tests with the device
+#                                             argmax forced on while the files are quantized, then REPS (default 4)
+#                                             processes of rows of KINDS (default dspark model) at ALPHAS, the
+#                                             target's argmax on the host (odd) and on the device (even), one more
+#                                             device process with the rows' logits copied as stock llama.cpp does
+#                                             (DSPARK_ROWS_LOGITS=1), then the host's steps both ways
 #   benchmarks/gpu/run.sh tests  CARRY WORK SMOLLM_GGUF [pytest args...]
 #                                             the lossless tests on the CUDA build, every pair on the GPU
 #
@@ -407,6 +414,28 @@ shapeargmax)
           --alpha-tag a080 --out "$out/host-dspark-device-argmax.json" ) > "$out/host.log" 2>&1 || true
     echo T-DONE >> "$out/argmax-per-shape.log"
     ;;
+hostshare)
+    # run U: the Python share after the host-side trims (70a6a20), and the device argmax without the rows' logits
+    # copy that made run T's verifies 0.4-0.6 ms dearer (packaging/patch_rows_argmax.py)
+    out=$4; smollm=$5; mkdir -p "$out"
+    export DSPARK_DEVICE_ARGMAX=1  # the tests (and the quantizing, which ignores it) with the device argmax forced on
+    tests_while_quantizing "$smollm"
+    unset DSPARK_DEVICE_ARGMAX
+    cp "$work"/tests*.log "$out"/ || true
+    for rep in $(seq "${REPS:-4}"); do
+        da=$(( rep % 2 == 0 )); where=host; [ $da = 1 ] && where=device
+        DSPARK_DEVICE_ARGMAX=$da timeout 400 "$0" bench "$carry" "$work" "$out/rows-$where-$rep" \
+            --kinds ${KINDS:-dspark model} --alphas ${ALPHAS:-0.8} --no-curve --no-llamacpp --budget-s 0 || true
+    done
+    DSPARK_DEVICE_ARGMAX=1 DSPARK_ROWS_LOGITS=1 timeout 300 "$0" bench "$carry" "$work" "$out/rows-device-copy" \
+        --kinds dspark --alphas ${ALPHAS:-0.8} --no-curve --no-llamacpp --budget-s 0 || true
+    ( eval "$(exports)"; cd "$work/src"
+      for da in 0 1; do
+          DSPARK_DEVICE_ARGMAX=$da timeout 150 python3 -m benchmarks.gpu_host_segments --folder "$work/files" \
+              --kind dspark --alpha-tag a080 --out "$out/segments-dspark-argmax$da.json"
+      done ) > "$out/segments.log" 2>&1 || true
+    echo U-DONE >> "$out/segments.log"
+    ;;
 host)
     eval "$(exports)"
     cd "$work/src"
@@ -449,5 +478,5 @@ tests)
         ${TEST_WRAPPER:-} python3 -m pytest -p no:cacheprovider "$@"
     ;;
 *)
-    echo "usage: $0 setup|env|bench|all|full|repeat|steady|parts|markov|probe|argmax|shapeargmax|quick|pershape|overlap|shape|drafters|host|tests CARRY WORK [OUTDIR args...]" >&2; exit 2 ;;
+    echo "usage: $0 setup|env|bench|all|full|repeat|steady|parts|markov|probe|argmax|shapeargmax|hostshare|quick|pershape|overlap|shape|drafters|host|tests CARRY WORK [OUTDIR args...]" >&2; exit 2 ;;
 esac
