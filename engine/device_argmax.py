@@ -8,9 +8,10 @@ op per row, ~50 us a row on an H100, about what the host's pass costs).
 
 Off unless DSPARK_DEVICE_ARGMAX=1. With llama.cpp's stock CUDA graph key greedy sessions with it on aborted with a
 CUDA fault (docs/benchmarks.md runs O to Q: graphs with and without the sampler shared one cache entry); the build
-install.sh makes keys graphs by shape too, and there it passed every GPU test (run T). It cuts the Python share of
-a round, but the sampler makes each verify 0.4-0.6 ms dearer on an H100, more than the host's argmax costs (runs Q
-and T), so the engine takes the argmax on the host.
+install.sh makes keys graphs by shape too, and there it passed every GPU test (run T). Runs Q and T found each
+verify 0.4-0.6 ms dearer with it, more than the host's argmax costs, but they timed llama.cpp's own path: one
+argmax op per row and every row's logits still copied (the patch's check missed the name llama.cpp gives an
+initialized sampler, fixed after run T); run U times the patch's path.
 """
 
 from __future__ import annotations
