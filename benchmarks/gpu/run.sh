@@ -68,12 +68,12 @@
 #                                             at ALPHAS beside llama.cpp, the target's argmax on the host (odd) and
 #                                             on the device (even), then where the host's time goes (device argmax)
 #   benchmarks/gpu/run.sh hostshare CARRY WORK OUTDIR SMOLLM_GGUF
-#                                             run U: the build install.sh makes; the GPU tests with the device
-#                                             argmax forced on while the files are quantized, then REPS (default 4)
-#                                             processes of rows of KINDS (default dspark model) at ALPHAS, the
-#                                             target's argmax on the host (odd) and on the device (even), one more
-#                                             device process with the rows' logits copied as stock llama.cpp does
-#                                             (DSPARK_ROWS_LOGITS=1), then the host's steps both ways
+#                                             run U: the build install.sh makes; REPS (default 4) processes of rows
+#                                             of KINDS (default dspark model) at ALPHAS, the target's argmax on the
+#                                             host (odd) and on the device (even), one more device process with the
+#                                             rows' logits copied as stock llama.cpp does (DSPARK_ROWS_LOGITS=1),
+#                                             the host's steps both ways, then the GPU tests with the device
+#                                             argmax forced on if SMOLLM_GGUF has arrived
 #   benchmarks/gpu/run.sh tests  CARRY WORK SMOLLM_GGUF [pytest args...]
 #                                             the lossless tests on the CUDA build, every pair on the GPU
 #
@@ -416,12 +416,11 @@ shapeargmax)
     ;;
 hostshare)
     # run U: the Python share after the host-side trims (70a6a20), and the device argmax without the rows' logits
-    # copy that made run T's verifies 0.4-0.6 ms dearer (packaging/patch_rows_argmax.py)
+    # copy (packaging/patch_rows_argmax.py; runs Q and T timed llama.cpp's op per row). Rows first, the tests last
+    # (device time is short): the GPU selection with the device argmax forced on, once SMOLLM_GGUF has arrived
     out=$4; smollm=$5; mkdir -p "$out"
-    export DSPARK_DEVICE_ARGMAX=1  # the tests (and the quantizing, which ignores it) with the device argmax forced on
-    tests_while_quantizing "$smollm"
-    unset DSPARK_DEVICE_ARGMAX
-    cp "$work"/tests*.log "$out"/ || true
+    wait_for_build
+    quantize_files
     for rep in $(seq "${REPS:-4}"); do
         da=$(( rep % 2 == 0 )); where=host; [ $da = 1 ] && where=device
         DSPARK_DEVICE_ARGMAX=$da timeout 400 "$0" bench "$carry" "$work" "$out/rows-$where-$rep" \
@@ -434,6 +433,11 @@ hostshare)
           DSPARK_DEVICE_ARGMAX=$da timeout 150 python3 -m benchmarks.gpu_host_segments --folder "$work/files" \
               --kind dspark --alpha-tag a080 --out "$out/segments-dspark-argmax$da.json"
       done ) > "$out/segments.log" 2>&1 || true
+    if [ -s "$smollm" ]; then
+        DSPARK_DEVICE_ARGMAX=1 timeout 400 "$0" tests "$carry" "$work" "$smollm" -q -rf --tb=line --maxfail=10 \
+            tests/test_lossless.py tests/test_sampling.py tests/test_dspark.py tests/test_device_argmax.py \
+            -k "not gemma and not without_layer_inputs" > "$out/tests-device-argmax.log" 2>&1 || true
+    fi
     echo U-DONE >> "$out/segments.log"
     ;;
 host)
