@@ -69,11 +69,11 @@
 #                                             on the device (even), then where the host's time goes (device argmax)
 #   benchmarks/gpu/run.sh hostshare CARRY WORK OUTDIR SMOLLM_GGUF
 #                                             run U: the build install.sh makes; REPS (default 4) processes of rows
-#                                             of KINDS (default dspark model) at ALPHAS, the target's argmax on the
-#                                             host (odd) and on the device (even), one more device process with the
-#                                             rows' logits copied as stock llama.cpp does (DSPARK_ROWS_LOGITS=1),
-#                                             the host's steps both ways, then the GPU tests with the device
-#                                             argmax forced on if SMOLLM_GGUF has arrived
+#                                             of KINDS (default dspark) at ALPHAS, the target's argmax on the host
+#                                             (odd) and on the device (even), the host's steps both ways, model
+#                                             drafter rows both ways, a device process with the rows' logits copied
+#                                             as stock llama.cpp does (DSPARK_ROWS_LOGITS=1), then the GPU tests
+#                                             with the device argmax forced on if SMOLLM_GGUF has arrived
 #   benchmarks/gpu/run.sh tests  CARRY WORK SMOLLM_GGUF [pytest args...]
 #                                             the lossless tests on the CUDA build, every pair on the GPU
 #
@@ -168,7 +168,8 @@ _build)
     cmake -S . -B "$build" "${gen[@]}" -DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 -DBUILD_SHARED_LIBS=ON \
         -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF \
         -DCMAKE_BUILD_TYPE=Release
-    cmake --build "$build" -j16 --target llama llama-speculative-simple llama-bench
+    # BUILD_TARGETS=llama: the library alone, for modes that run no llama.cpp tool (hostshare with --no-llamacpp)
+    cmake --build "$build" -j16 --target ${BUILD_TARGETS:-llama llama-speculative-simple llama-bench}
     echo BUILD-OK
     ;;
 _files)
@@ -421,18 +422,22 @@ hostshare)
     out=$4; smollm=$5; mkdir -p "$out"
     wait_for_build
     quantize_files
+    rows() {  # rows ARGMAX NAME KINDS: one process of rows, the target's argmax on the host (0) or the device (1)
+        DSPARK_DEVICE_ARGMAX=$1 timeout 400 "$0" bench "$carry" "$work" "$out/rows-$2" --kinds $3 \
+            --alphas ${ALPHAS:-0.8} --no-curve --no-llamacpp --budget-s 0 || true
+    }
     for rep in $(seq "${REPS:-4}"); do
         da=$(( rep % 2 == 0 )); where=host; [ $da = 1 ] && where=device
-        DSPARK_DEVICE_ARGMAX=$da timeout 400 "$0" bench "$carry" "$work" "$out/rows-$where-$rep" \
-            --kinds ${KINDS:-dspark model} --alphas ${ALPHAS:-0.8} --no-curve --no-llamacpp --budget-s 0 || true
+        rows $da "$where-$rep" "${KINDS:-dspark}"
     done
-    DSPARK_DEVICE_ARGMAX=1 DSPARK_ROWS_LOGITS=1 timeout 300 "$0" bench "$carry" "$work" "$out/rows-device-copy" \
-        --kinds dspark --alphas ${ALPHAS:-0.8} --no-curve --no-llamacpp --budget-s 0 || true
     ( eval "$(exports)"; cd "$work/src"
       for da in 0 1; do
           DSPARK_DEVICE_ARGMAX=$da timeout 150 python3 -m benchmarks.gpu_host_segments --folder "$work/files" \
               --kind dspark --alpha-tag a080 --out "$out/segments-dspark-argmax$da.json"
       done ) > "$out/segments.log" 2>&1 || true
+    # the model drafter both ways, then the device argmax with the rows' logits copied as stock llama.cpp does
+    for da in 0 1; do rows $da "model-$da" model; done
+    DSPARK_ROWS_LOGITS=1 rows 1 device-copy dspark
     if [ -s "$smollm" ]; then
         DSPARK_DEVICE_ARGMAX=1 timeout 400 "$0" tests "$carry" "$work" "$smollm" -q -rf --tb=line --maxfail=10 \
             tests/test_lossless.py tests/test_sampling.py tests/test_dspark.py tests/test_device_argmax.py \
