@@ -6,12 +6,14 @@ pays that the GPU does not hide (docs/benchmarks.md run N). llama.cpp's backend 
 argmax in the graph; with `packaging/patch_rows_argmax.py` that is one op for all rows (stock llama.cpp builds one
 op per row, ~50 us a row on an H100, about what the host's pass costs).
 
-Off unless DSPARK_DEVICE_ARGMAX=1. With llama.cpp's stock CUDA graph key greedy sessions with it on aborted with a
-CUDA fault (docs/benchmarks.md runs O to Q: graphs with and without the sampler shared one cache entry); the build
-install.sh makes keys graphs by shape too, and there it passed every GPU test (run T). Runs Q and T found each
-verify 0.4-0.6 ms dearer with it, more than the host's argmax costs, but they timed llama.cpp's own path: one
-argmax op per row and every row's logits still copied (the patch's check missed the name llama.cpp gives an
-initialized sampler, fixed after run T); run U times the patch's path.
+On by default where the target's layers are on a GPU and libllama carries the patch (the build install.sh makes
+for CUDA): run U on an H100 took the Python share of a DSpark round at alpha 0.8 from 4.5-6.9% to 3.8-4.3% with
+verifies no dearer (docs/benchmarks.md). DSPARK_DEVICE_ARGMAX=1 forces it on (stock llama.cpp and the CPU too:
+the tests), =0 off. Runs Q and T had found each verify 0.4-0.6 ms dearer with it, but they timed llama.cpp's own
+path, one argmax op per row with every row's logits still copied (the patch's check missed the name llama.cpp
+gives an initialized sampler; fixed after run T). With llama.cpp's stock CUDA graph key greedy sessions with it
+on aborted with a CUDA fault (runs O to Q); the build install.sh makes keys graphs by shape too, and there it
+passed every GPU test (run T).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import os
 import llama_cpp as ll
 import numpy as np
 
-ENV = "DSPARK_DEVICE_ARGMAX"  # 1: on (stock llama.cpp and the CPU too: tests); anything else: off (see wanted())
+ENV = "DSPARK_DEVICE_ARGMAX"  # 1: on (stock llama.cpp and the CPU too: tests); 0: off; unset: see wanted()
 # Most outputs a batch asks for while the argmax is on: llama.cpp sizes its output buffer by a batch's outputs, and
 # with a backend sampler each output takes four n_vocab-wide rows (logits, and the sampler's logits, probs and
 # candidates): 2 MB a row for an 8B Llama. Verifies stay under it; prompts are evaluated in batches of this many
@@ -41,12 +43,18 @@ def patched() -> bool:
         return False
 
 
-def wanted(n_gpu_layers: int) -> bool:
-    """Should a target context take its greedy tokens on the device? Only when DSPARK_DEVICE_ARGMAX=1 asks for it
-    (runs Q and T: slower verifies cost more than the host's argmax saves). n_gpu_layers is where a default for
-    slow host CPUs would look."""
-    del n_gpu_layers
-    return os.environ.get(ENV, "") == "1"
+def wanted(n_gpu_layers: int, gpu: bool | None = None, has_patch: bool | None = None) -> bool:
+    """Should a target context take its greedy tokens on the device? DSPARK_DEVICE_ARGMAX=1 or 0 decides; else
+    yes where the target's layers go to a GPU and the library has the patch (one op, no logits copied: run U).
+    A CPU build gains nothing (the same argmax, in ggml instead of numpy). gpu and has_patch default to what the
+    loaded libllama says."""
+    env = os.environ.get(ENV, "")
+    if env in ("0", "1"):
+        return env == "1"
+    if n_gpu_layers == 0:
+        return False
+    gpu = bool(ll.llama_supports_gpu_offload()) if gpu is None else gpu
+    return gpu and (patched() if has_patch is None else has_patch)
 
 
 class RowsArgmax:

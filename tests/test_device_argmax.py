@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 
+import llama_cpp
 import pytest
 
 from dspark_chat.engine import device_argmax
@@ -70,15 +71,22 @@ def test_device_argmax_gives_the_host_argmax_tokens(kind, smollm_f16, smollm_q4,
     assert device["sampled"] == host["sampled"]
 
 
-def test_device_argmax_is_off_unless_asked_for(monkeypatch):
-    """Run O's H100 aborted greedy sessions with the device argmax on (a CUDA fault inside a decode): the engine
-    takes the argmax on the host unless DSPARK_DEVICE_ARGMAX=1, patched library or not."""
+def test_device_argmax_is_on_by_default_only_for_a_patched_gpu_build(monkeypatch):
+    """Run U: with the patch's one op and no logits copied, the device argmax cuts the Python of a round on an H100
+    at no cost to the verify; stock llama.cpp's op per row made verifies dearer (runs Q, T) and a CPU build gains
+    nothing. The environment overrides both ways."""
     monkeypatch.delenv(device_argmax.ENV, raising=False)
-    assert device_argmax.wanted(0) is False and device_argmax.wanted(-1) is False
+    assert device_argmax.wanted(-1, gpu=True, has_patch=True) is True
+    assert device_argmax.wanted(99, gpu=True, has_patch=True) is True
+    assert device_argmax.wanted(0, gpu=True, has_patch=True) is False  # every layer on the CPU
+    assert device_argmax.wanted(-1, gpu=True, has_patch=False) is False  # stock llama.cpp
+    assert device_argmax.wanted(-1, gpu=False, has_patch=True) is False  # a CPU build
+    # this machine's own library: a CPU build here, so off
+    assert device_argmax.wanted(-1) is (bool(llama_cpp.llama_supports_gpu_offload()) and device_argmax.patched())
     monkeypatch.setenv(device_argmax.ENV, "0")
-    assert device_argmax.wanted(-1) is False
+    assert device_argmax.wanted(-1, gpu=True, has_patch=True) is False
     monkeypatch.setenv(device_argmax.ENV, "1")
-    assert device_argmax.wanted(-1) is True and device_argmax.wanted(0) is True
+    assert device_argmax.wanted(-1, gpu=False, has_patch=False) is True and device_argmax.wanted(0) is True
 
 
 def test_rows_argmax_patch_applies_once_and_refuses_unknown_sources(tmp_path):
