@@ -111,12 +111,14 @@ def run_all(args: argparse.Namespace | None = None, expect_backend: str | None =
         target = _default_pair(report, args or argparse.Namespace(), config, load_pair)
         _gpu_offload(report, llama, target, load_pair)
         _native_dspark(report, llama)
+        _greedy_tokens(report)
     else:
         report.facts.update(default_pair={"status": "skipped"}, gpu_offload={"supported": None, "works": None},
-                            native_dspark={"present": None, "symbols": {}})
+                            native_dspark={"present": None, "symbols": {}},
+                            device_argmax={"patched": None, "default_on": None})
     report.facts["environment"] = {k: os.environ.get(k) for k in
                                    ("DSPARK_CHAT_HOME", "HF_HUB_OFFLINE", "HF_ENDPOINT", "NO_COLOR",
-                                    "CUDA_VISIBLE_DEVICES", "LLAMA_CPP_LIB_PATH")}
+                                    "CUDA_VISIBLE_DEVICES", "LLAMA_CPP_LIB_PATH", "DSPARK_DEVICE_ARGMAX")}
     return report
 
 
@@ -409,3 +411,24 @@ def _native_dspark(report: Report, llama) -> None:
                    "install llama-cpp-python 0.3.36 or newer (its llama.cpp exports these calls)")
     else:
         report.add("native DSpark API", OK, f"all {len(symbols)} calls a native DSpark drafter needs are exported")
+
+
+def _greedy_tokens(report: Report) -> None:
+    """Where a greedy target's tokens are taken: on the GPU where the build has packaging/patch_rows_argmax.py
+    (one argmax op, no logits copied: less host time a round, docs/install.md), else on the host."""
+    from dspark_chat.engine import device_argmax
+
+    offload = bool(report.facts["gpu_offload"]["supported"])
+    patched = device_argmax.patched()
+    on = device_argmax.wanted(-1, gpu=offload, has_patch=patched)
+    report.facts["device_argmax"] = {"patched": patched, "default_on": on}
+    forced = os.environ.get(device_argmax.ENV, "")
+    if forced in ("0", "1"):
+        report.add("greedy tokens", INFO, f"on the {'GPU' if on else 'host'}: {device_argmax.ENV}={forced}")
+    elif on:
+        report.add("greedy tokens", OK, "taken on the GPU (this libllama has dspark-chat's argmax patch)")
+    elif offload:
+        report.add("greedy tokens", INFO, "taken on the host: this GPU build is stock llama.cpp",
+                   "packaging/install.sh --backend cuda builds the patched one (docs/install.md)")
+    else:
+        report.add("greedy tokens", INFO, "taken on the host (a CPU build needs nothing else)")

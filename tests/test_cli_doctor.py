@@ -16,7 +16,7 @@ from dspark_chat.engine import llama as engine_llama
 from .clitools import ROOT, run_cli
 
 CHECKS = {"python", "llama-cpp-python", "backend", "threads", "paths", "config", "default pair", "gpu offload",
-          "native DSpark API"}
+          "native DSpark API", "greedy tokens"}
 
 
 def doctor_json(*args, env=None) -> tuple[int, dict]:
@@ -52,6 +52,8 @@ def test_json_fields(smollm_q4):
     assert pair["load_s"] > 0
     assert set(d["native_dspark"]["symbols"]) == set(engine_llama.NATIVE_DSPARK_SYMBOLS)
     assert d["native_dspark"]["present"] is True  # llama-cpp-python 0.3.36 exports every one
+    # the stock CPU build here: the target's greedy tokens are taken on the host
+    assert d["device_argmax"] == {"patched": False, "default_on": False}
     assert {c["name"] for c in d["checks"]} == CHECKS
     assert all(c["status"] in ("ok", "info", "warn", "fail") for c in d["checks"])
 
