@@ -87,7 +87,8 @@ def measure(target: str, drafter: str, n_gpu_layers: int, tokens: int, reps: int
             finally:
                 seg.unwrap()
         steps_ms = {k: 1e3 * v / rounds for k, v in sorted(seg.seconds.items(), key=lambda kv: -kv[1])}
-        return {"mode": pair.mode, "device_argmax": pair.target_ctx.rows_argmax is not None, "tokens": tokens, "reps": reps, "rounds": rounds,
+        return {"mode": pair.mode, "device_argmax": pair.target_ctx.rows_argmax is not None, "tokens": tokens,
+                "reps": reps, "rounds": rounds,
                 "python_ms_per_round": statistics.median(per_round), "python_ms_per_round_runs": per_round,
                 "steps_ms_per_round": steps_ms}
 
