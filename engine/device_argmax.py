@@ -53,7 +53,10 @@ def wanted(n_gpu_layers: int, gpu: bool | None = None, has_patch: bool | None = 
         return env == "1"
     if n_gpu_layers == 0:
         return False
-    gpu = bool(ll.llama_supports_gpu_offload()) if gpu is None else gpu
+    if gpu is None:
+        from .llama import supports_gpu_offload  # here: engine/llama.py imports this module
+
+        gpu = supports_gpu_offload()
     return gpu and (patched() if has_patch is None else has_patch)
 
 

@@ -96,7 +96,7 @@ class Pair:
         self.cuda_graphs_reason = self._set_cuda_graphs(say)  # before the first context: ggml reads it once
         n_ctx = min(options.n_ctx, self.target_model.n_ctx_train or options.n_ctx)
         self.target_ctx = Context(self.target_model, n_ctx, options.n_batch, threads,
-                                  rows_argmax=device_argmax.wanted(options.n_gpu_layers))
+                                  rows_argmax=device_argmax.wanted(options.n_gpu_layers, gpu=self._on_gpu()))
         self.drafter: Drafter | None = None
         self._filler = self.target_model.tokenize(" the", add_special=False)[-1]
         self.verify_cost = self._costs(self.target_ctx, "target", say)
@@ -117,13 +117,16 @@ class Pair:
             set_cuda_graphs(self.options.cuda_graphs)
             return f"CUDA graphs {'on' if self.options.cuda_graphs else 'off'}: as asked"
         native = self.drafter_model is not None and self.drafter_model.arch == "dflash"
-        on_gpu = self.options.n_gpu_layers != 0 and supports_gpu_offload()
-        wanted, why = automatic_choice(native, on_gpu, self.calibration)
+        wanted, why = automatic_choice(native, self._on_gpu(), self.calibration)
         if not wanted and cuda_graphs_enabled() and not contexts_made():
             set_cuda_graphs(False)
             say(why)
             return why
         return why if wanted == cuda_graphs_enabled() else ""
+
+    def _on_gpu(self) -> bool:
+        """Do the target's layers go to a GPU?"""
+        return self.options.n_gpu_layers != 0 and supports_gpu_offload()
 
     @property
     def mode(self) -> str:
