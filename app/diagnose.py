@@ -115,10 +115,12 @@ def run_all(args: argparse.Namespace | None = None, expect_backend: str | None =
     else:
         report.facts.update(default_pair={"status": "skipped"}, gpu_offload={"supported": None, "works": None},
                             native_dspark={"present": None, "symbols": {}},
-                            device_argmax={"patched": None, "default_on": None})
+                            device_argmax={"patched": None, "default_on": None, "drafter_probs": None,
+                                           "drafter_default_on": None})
     report.facts["environment"] = {k: os.environ.get(k) for k in
                                    ("DSPARK_CHAT_HOME", "HF_HUB_OFFLINE", "HF_ENDPOINT", "NO_COLOR",
-                                    "CUDA_VISIBLE_DEVICES", "LLAMA_CPP_LIB_PATH", "DSPARK_DEVICE_ARGMAX")}
+                                    "CUDA_VISIBLE_DEVICES", "LLAMA_CPP_LIB_PATH", "DSPARK_DEVICE_ARGMAX",
+                                    "DSPARK_DRAFTER_ON_DEVICE")}
     return report
 
 
@@ -421,12 +423,15 @@ def _greedy_tokens(report: Report) -> None:
     offload = bool(report.facts["gpu_offload"]["supported"])
     patched = device_argmax.patched()
     on = device_argmax.wanted(-1, gpu=offload, has_patch=patched)
-    report.facts["device_argmax"] = {"patched": patched, "default_on": on}
+    drafter_on = device_argmax.drafter_wanted(-1, gpu=offload)
+    report.facts["device_argmax"] = {"patched": patched, "default_on": on, "drafter_probs":
+                                     device_argmax.probs_patched(), "drafter_default_on": drafter_on}
+    drafter = ", a model drafter's steps too" if drafter_on else ""
     forced = os.environ.get(device_argmax.ENV, "")
     if forced in ("0", "1"):
-        report.add("greedy tokens", INFO, f"on the {'GPU' if on else 'host'}: {device_argmax.ENV}={forced}")
+        report.add("greedy tokens", INFO, f"on the {'GPU' if on else 'host'}{drafter}: {device_argmax.ENV}={forced}")
     elif on:
-        report.add("greedy tokens", OK, "taken on the GPU (this libllama has dspark-chat's argmax patch)")
+        report.add("greedy tokens", OK, f"taken on the GPU{drafter} (this libllama has dspark-chat's argmax patch)")
     elif offload:
         report.add("greedy tokens", INFO, "taken on the host: this GPU build is stock llama.cpp",
                    "packaging/install.sh --backend cuda builds the patched one (docs/install.md)")

@@ -24,7 +24,11 @@ import os
 import llama_cpp as ll
 import numpy as np
 
+from .errors import DecodeError
+
 ENV = "DSPARK_DEVICE_ARGMAX"  # 1: on (stock llama.cpp and the CPU too: tests); 0: off; unset: see wanted()
+# the model drafter's greedy steps (token and confidence) on the device: 1 or 0; unset: as ENV decides for targets
+DRAFTER_ENV = "DSPARK_DRAFTER_ON_DEVICE"
 # Most outputs a batch asks for while the argmax is on: llama.cpp sizes its output buffer by a batch's outputs, and
 # with a backend sampler each output takes four n_vocab-wide rows (logits, and the sampler's logits, probs and
 # candidates): 2 MB a row for an 8B Llama. Verifies stay under it; prompts are evaluated in batches of this many
@@ -33,6 +37,16 @@ MAX_ROWS = 64
 
 _sampled_token = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_int32)(
     ("llama_get_sampled_token_ith", ll.llama_cpp._lib))
+_sampled_probs = ctypes.CFUNCTYPE(ctypes.POINTER(ctypes.c_float), ctypes.c_void_p, ctypes.c_int32)(
+    ("llama_get_sampled_probs_ith", ll.llama_cpp._lib))
+
+
+def _mark_probs():
+    """The patch's dspark_rows_probs(chain, on), or None where the library lacks it."""
+    fn = getattr(ll.llama_cpp._lib, "dspark_rows_probs", None)
+    if fn is not None:
+        fn.argtypes, fn.restype = (ctypes.c_void_p, ctypes.c_int), None
+    return fn
 
 
 def patched() -> bool:
@@ -41,6 +55,13 @@ def patched() -> bool:
         return bool(ll.llama_cpp._lib.dspark_rows_argmax())
     except AttributeError:
         return False
+
+
+def probs_patched() -> bool:
+    """Can the loaded libllama report a greedy row's probability beside its token (a drafter's confidence)?
+    Not where DSPARK_ONE_ARGMAX=0 sends the patched library down llama.cpp's stock path, which has no probability."""
+    one_op = os.environ.get("DSPARK_ONE_ARGMAX", "")
+    return _mark_probs() is not None and not (one_op.lstrip("-").isdigit() and int(one_op) == 0)
 
 
 def wanted(n_gpu_layers: int, gpu: bool | None = None, has_patch: bool | None = None) -> bool:
@@ -60,14 +81,27 @@ def wanted(n_gpu_layers: int, gpu: bool | None = None, has_patch: bool | None = 
     return gpu and (patched() if has_patch is None else has_patch)
 
 
+def drafter_wanted(n_gpu_layers: int, gpu: bool | None = None) -> bool:
+    """Should a model drafter take its greedy steps' tokens and confidences on the device? As wanted() decides
+    for a target (DSPARK_DRAFTER_ON_DEVICE=1 or 0 overrides it), and only where the library gives a row's
+    probability (probs_patched)."""
+    env = os.environ.get(DRAFTER_ENV, "")
+    on = env == "1" if env in ("0", "1") else wanted(n_gpu_layers, gpu)
+    return on and probs_patched()
+
+
 class RowsArgmax:
     """A greedy sampler on a context's sequence 0, set while generations are greedy. Setting or clearing it makes
     llama.cpp rebuild its graphs (and the logits are not copied while it is set), so it is switched only when a
-    generation's sampling mode differs from the last one's."""
+    generation's sampling mode differs from the last one's. with_probs (a drafter: needs probs_patched()): each
+    row's token comes with its probability, softmax(row)[token]."""
 
-    def __init__(self, ctx_ptr):
+    def __init__(self, ctx_ptr, with_probs: bool = False):
         self._ctx = ctx_ptr
         self._chains = []  # freed with the context: llama.cpp initializes a chain on a context once only
+        self._mark = _mark_probs() if with_probs else None
+        if with_probs and self._mark is None:
+            raise RuntimeError("this libllama cannot report a row's probability (packaging/patch_rows_argmax.py)")
         self.on = False
 
     def set(self, on: bool) -> None:
@@ -78,8 +112,20 @@ class RowsArgmax:
             chain = ll.llama_sampler_chain_init(ll.llama_sampler_chain_default_params())
             ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_greedy())
             self._chains.append(chain)
+            if self._mark is not None:
+                self._mark(chain, 1)  # before llama_set_sampler, which builds the graphs
         ll.llama_set_sampler(self._ctx, 0, chain)
         self.on = on
+
+    def peak(self, n_tokens: int) -> tuple[int, float]:
+        """The last decode's last row (batch position n_tokens - 1): its argmax and that token's probability;
+        waits for the device."""
+        i = n_tokens - 1
+        token = _sampled_token(self._ctx, i)
+        probs = _sampled_probs(self._ctx, i)
+        if token < 0 or not probs:
+            raise DecodeError("llama.cpp sampled no token or probability on the device")
+        return token, float(probs[0])
 
     def tokens(self, n_tokens: int, n_out: int) -> np.ndarray:
         """The argmax of the last decode's n_out output rows (its last n_out tokens), in batch order; waits for
@@ -90,5 +136,7 @@ class RowsArgmax:
     def free(self) -> None:
         """After the context is freed: the chains are ours."""
         for chain in self._chains:
+            if self._mark is not None:
+                self._mark(chain, 0)  # a later chain at the same address must not inherit the mark
             ll.llama_sampler_free(chain)
         self._chains.clear()

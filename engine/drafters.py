@@ -92,7 +92,8 @@ class ModelDrafter:
     computed, so the confidence, the gate and the bookkeeping run while the device computes the next step. When the
     gate then stops, that step was launched for nothing this round; its token stays in the drafter's cache, where the
     next round keeps it if the target agrees. A greedy step's token and confidence come from one pass over the logits
-    (engine/peak.py).
+    (engine/peak.py). Where the context takes them on the device instead (ctx.rows_argmax: a patched libllama on a
+    GPU, engine/device_argmax.py), no logits reach the host and nothing is left to overlap: see _draft_on_device.
     """
 
     kind = "model"
@@ -141,7 +142,7 @@ class ModelDrafter:
         """Wait for a step the last draft launched (its KV entry must exist before the cache is edited)."""
         if self._in_flight:
             self._in_flight = False
-            self.ctx.result()
+            self.ctx.synchronize()
 
     def draft(self, history, n_max, sampling, rng, gate) -> Draft:
         t0 = time.perf_counter()
@@ -151,12 +152,21 @@ class ModelDrafter:
             self.ctx.remove_from(keep)
             del self.kv[keep:]
         fresh = list(history[keep:])
+        on_device = sampling.greedy and self.ctx.rows_argmax is not None
+        if on_device:
+            self.ctx.rows_argmax.set(True)
+            decode = self.ctx.decode_peak
+        else:
+            decode = self._decode_last
         if self._split_catch_up(len(fresh)):
             for i, token in enumerate(fresh):
-                logits = self.ctx.decode([token], keep + i, "last")
+                out = decode([token], keep + i)
         else:
-            logits = self.ctx.decode(fresh, keep, "last")
+            out = decode(fresh, keep)
         self.kv.extend(fresh)
+        if on_device:
+            return self._draft_on_device(out, n_max, gate, t0)
+        logits = out
         if self.pipelined and sampling.greedy:
             return self._draft_pipelined(logits, n_max, gate, t0)
         tokens: list[int] = []
@@ -188,6 +198,30 @@ class ModelDrafter:
             logits = self.ctx.decode([x], len(self.kv), "last")
             self.kv.append(x)
         return Draft(tokens, np.asarray(confs), dists, time.perf_counter() - t0)
+
+    def _decode_last(self, tokens, pos0: int) -> np.ndarray:
+        return self.ctx.decode(tokens, pos0, "last")
+
+    def _draft_on_device(self, peak: tuple[int, float], n_max: int, gate: DraftGate, t0: float) -> Draft:
+        """Greedy drafting with each step's token and confidence taken on the device (a patched libllama): one
+        int and one float cross to the host instead of the step's logits, and the gate reads a step's confidence
+        before the next step is launched, so none is launched for nothing."""
+        tokens: list[int] = []
+        confs: list[float] = []
+        step = self.cost(1)
+        while True:
+            x, conf = peak
+            if not gate.include([*confs, conf], time.perf_counter() - t0, step):
+                break
+            tokens.append(x)
+            confs.append(conf)
+            if len(tokens) >= n_max or x in self._eog:
+                break
+            if not gate.keep_drafting(confs, time.perf_counter() - t0, step):
+                break
+            peak = self.ctx.decode_peak((x,), len(self.kv))
+            self.kv.append(x)
+        return Draft(tokens, np.asarray(confs), None, time.perf_counter() - t0)
 
     def _draft_pipelined(self, logits: np.ndarray, n_max: int, gate: DraftGate, t0: float) -> Draft:
         """Greedy drafting with each step launched before the gate reads its confidence (see the class)."""

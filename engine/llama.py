@@ -244,9 +244,11 @@ class Context:
         embeddings: bool = False,
         other: "Context | None" = None,
         rows_argmax: bool = False,
+        row_probs: bool = False,
     ):
         """other: a context whose model lends its tensors (native drafters without their own embeddings).
-        rows_argmax: greedy tokens can be taken on the device (engine/device_argmax.py, a patched llama.cpp)."""
+        rows_argmax: greedy tokens can be taken on the device (engine/device_argmax.py, a patched llama.cpp);
+        row_probs: with each token's probability too (a drafter's confidence: decode_peak)."""
         global _contexts_made
         _contexts_made = True
         self.model = model
@@ -288,7 +290,7 @@ class Context:
         self._pending_out = 0  # outputs of the batch `submit` started
         self._logits_addr: int | None = None  # where llama.cpp's logits buffer was last seen
         self._logits_view = np.zeros((0, model.n_vocab), dtype=np.float32)
-        self.rows_argmax = device_argmax.RowsArgmax(self._ptr) if rows_argmax else None
+        self.rows_argmax = device_argmax.RowsArgmax(self._ptr, row_probs) if rows_argmax else None
 
     @property
     def ptr(self):
@@ -322,6 +324,29 @@ class Context:
             raise ValueError(f"decode_argmax takes 1..{self.n_batch} tokens, got {n}")
         self._check_room(pos0, n)
         return self.rows_argmax.tokens(n, self._launch(tokens, pos0, outputs))
+
+    def decode_peak(self, tokens: Sequence[int] | np.ndarray, pos0: int) -> tuple[int, float]:
+        """Evaluate `tokens` (split into batches as `decode` does) and return the last row's argmax and its
+        probability, both taken on the device (rows_argmax set on, with row_probs)."""
+        n = len(tokens)
+        self._check_room(pos0, n)
+        start = ((n - 1) // self.n_batch) * self.n_batch
+        for head in range(0, start, self.n_batch):
+            self._launch(tokens[head : head + self.n_batch], pos0 + head, "none")
+        self._launch(tokens[start:], pos0 + start, "last")
+        return self.rows_argmax.peak(n - start)
+
+    def submit_peak(self, token: int, pos0: int) -> None:
+        """Start evaluating one token; `result_peak()` waits and returns its argmax and probability."""
+        self._check_room(pos0, 1)
+        self._launch((token,), pos0, "last")
+
+    def result_peak(self) -> tuple[int, float]:
+        return self.rows_argmax.peak(1)
+
+    def synchronize(self) -> None:
+        """Wait for the work launched on this context."""
+        ll.llama_synchronize(self._ptr)
 
     def submit(self, tokens: Sequence[int] | np.ndarray, pos0: int, outputs: str = "last") -> None:
         """Start evaluating one batch without waiting for it; `result()` waits and returns its logits.

@@ -138,10 +138,13 @@ class Pair:
 
             return load_dspark_drafter(self, model, n_ctx, threads, say)
         check_vocab(self.target_model, model)
-        ctx = Context(model, n_ctx, self.options.n_batch, threads)
+        on_gpu = model.n_gpu_layers != 0 and supports_gpu_offload()
+        # greedy steps' tokens and confidences from the device where the library can give both
+        peaks = device_argmax.drafter_wanted(model.n_gpu_layers, gpu=on_gpu)
+        ctx = Context(model, n_ctx, self.options.n_batch, threads, rows_argmax=peaks, row_probs=peaks)
         pipelined = self.options.pipelined_drafting
         if pipelined is None:
-            pipelined = model.n_gpu_layers != 0 and supports_gpu_offload()
+            pipelined = on_gpu
         return ModelDrafter(ctx, self._costs(ctx, "drafter", say, outputs="last"), pipelined)
 
     def _costs(self, ctx: Context, role: str, say, outputs: str = "all", max_batch: int | None = None,

@@ -17,6 +17,11 @@ other sampler is applied as before. DSPARK_ONE_ARGMAX=0 in the environment keeps
 process), and `dspark_rows_argmax()`, exported by the patched library, tells dspark-chat that the
 patch is there.
 
+A greedy drafter needs its token's probability as well (its confidence, softmax(row)[argmax]): a chain marked with
+the exported `dspark_rows_probs(chain, 1)` also gets each row's probability, one float a row copied (llama.cpp's
+sampled probs, read with `llama_get_sampled_probs_ith`). Without it the model drafter copies each step's 128256
+logits to the host and passes over them there: most of its Python on an H100's host (docs/benchmarks.md run U).
+
     python packaging/patch_rows_argmax.py SDIST_DIR      # idempotent; exit 1 with one line if the source is unknown
 """
 
@@ -51,6 +56,12 @@ PATCHED_APPLY = """            if (dspark_lone_greedy(sampler)) {
                 if (!dspark_keep_row_logits()) {
                     data.logits = nullptr;  // greedy reads the token only: no copy of the row's logits
                 }
+                if (dspark_wants_probs(sampler)) {
+                    // the token's probability, softmax(row)[argmax]: one float a row instead of the row
+                    ggml_tensor * probs = ggml_soft_max(ctx0, logits_seq);
+                    data.probs = ggml_get_rows(ctx0, ggml_reshape_2d(ctx0, probs, 1, probs->ne[0]), data.sampled);
+                    ggml_set_name(data.probs, "dspark_row_prob");
+                }
             } else {
                 assert(sampler->iface->backend_apply);
                 sampler->iface->backend_apply(sampler, ctx0, gf, &data);
@@ -58,7 +69,10 @@ PATCHED_APPLY = """            if (dspark_lone_greedy(sampler)) {
 """
 ORIGINAL_FUNCTION = """void llm_graph_context::build_sampling() const {
 """
-PATCHED_FUNCTION = """// dspark-chat: a chain holding one greedy sampler gets its rows' argmax from one op over all rows (ggml-cuda runs
+PATCHED_FUNCTION = """#include <mutex>
+#include <set>
+
+// dspark-chat: a chain holding one greedy sampler gets its rows' argmax from one op over all rows (ggml-cuda runs
 // an argmax with one thread block per row: one op per row serialized ~50 us a row on an H100, one op for all rows
 // runs them side by side). DSPARK_ONE_ARGMAX=0 keeps the stock path.
 static bool dspark_lone_greedy(llama_sampler * sampler) {
@@ -88,6 +102,27 @@ static bool dspark_keep_row_logits() {
 extern "C" LLAMA_API int dspark_rows_argmax(void);
 extern "C" LLAMA_API int dspark_rows_argmax(void) {
     return 1;
+}
+
+// A greedy drafter's step needs its token's probability too (its confidence): chains marked here also report
+// softmax(row)[argmax] for each row, one float copied, so no row's logits reach the host. Mark a chain before
+// llama_set_sampler (graphs are built then); unmark it before freeing it.
+static std::mutex dspark_probs_mutex;
+static std::set<const llama_sampler *> dspark_probs_chains;
+
+extern "C" LLAMA_API void dspark_rows_probs(llama_sampler * chain, int on);
+extern "C" LLAMA_API void dspark_rows_probs(llama_sampler * chain, int on) {
+    std::lock_guard<std::mutex> lock(dspark_probs_mutex);
+    if (on) {
+        dspark_probs_chains.insert(chain);
+    } else {
+        dspark_probs_chains.erase(chain);
+    }
+}
+
+static bool dspark_wants_probs(const llama_sampler * chain) {
+    std::lock_guard<std::mutex> lock(dspark_probs_mutex);
+    return dspark_probs_chains.count(chain) != 0;
 }
 
 void llm_graph_context::build_sampling() const {

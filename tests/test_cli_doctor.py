@@ -53,7 +53,8 @@ def test_json_fields(smollm_q4):
     assert set(d["native_dspark"]["symbols"]) == set(engine_llama.NATIVE_DSPARK_SYMBOLS)
     assert d["native_dspark"]["present"] is True  # llama-cpp-python 0.3.36 exports every one
     # the stock CPU build here: the target's greedy tokens are taken on the host
-    assert d["device_argmax"] == {"patched": False, "default_on": False}
+    assert d["device_argmax"] == {"patched": False, "default_on": False, "drafter_probs": False,
+                                  "drafter_default_on": False}
     assert {c["name"] for c in d["checks"]} == CHECKS
     assert all(c["status"] in ("ok", "info", "warn", "fail") for c in d["checks"])
 

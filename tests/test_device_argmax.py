@@ -152,3 +152,97 @@ def test_the_device_argmax_survives_switching_back_and_forth(smollm_f16, prompts
         session.reset()
         done, _ = collect(session.generate(prompts[1], GenerateParams(12, GREEDY)))
         assert runs[0] == runs[2] == done.tokens and pair.target_ctx.rows_argmax.on
+
+
+PEAKS = """
+import json, os, sys
+import llama_cpp as ll
+import numpy as np
+from dspark_chat.engine import device_argmax, llama
+model = llama.Model(sys.argv[1], n_gpu_layers=int(os.environ.get("DSPARK_TEST_GPU_LAYERS", "0")))
+host = llama.Context(model, 256, 32, 1)
+dev = llama.Context(model, 256, 32, 1, rows_argmax=True, row_probs=True)
+dev.rows_argmax.set(True)
+rng = np.random.default_rng(1)
+pos, same, worst, copied, probs = 0, True, 0.0, 0, 0
+for n in (1, 7, 1, 1, 40, 1):  # 40 tokens: two batches of at most 32
+    tokens = rng.integers(10, 3000, size=n).tolist()
+    row = host.decode(tokens, pos, "last")[0].astype(np.float64)
+    x, p = dev.decode_peak(tokens, pos) if n > 1 else (dev.submit_peak(tokens[0], pos), dev.result_peak())[1]
+    exact = 1.0 / np.exp(row - row.max()).sum()
+    same = same and x == int(row.argmax())
+    worst = max(worst, abs(p - exact) / exact)
+    last = (n - 1) % 32
+    copied += ll.llama_get_sampled_logits_count_ith(dev._ptr, last) > 0
+    probs += ll.llama_get_sampled_probs_count_ith(dev._ptr, last)
+    pos += n
+print(json.dumps({"same": bool(same), "close": bool(worst < 1e-4), "worst": float(worst), "logits_copied": int(copied), "probs": int(probs)}))
+"""
+
+
+@pytest.mark.skipif(not os.environ.get("DSPARK_TEST_ROWS_LIB"), reason="needs a patched llama.cpp build")
+def test_a_drafter_step_takes_its_token_and_probability_on_the_device(smollm_f16):
+    """A marked chain's row gives its argmax and softmax(row)[argmax], one float each: the model drafter's
+    token and confidence without its logits on the host (prompts split into batches included)."""
+    env = dict(os.environ, LLAMA_CPP_LIB_PATH=os.environ["DSPARK_TEST_ROWS_LIB"])
+    env.pop("DSPARK_ROWS_LOGITS", None)
+    r = subprocess.run([sys.executable, "-c", PEAKS, str(smollm_f16)], capture_output=True, text=True, env=env,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    got = json.loads(r.stdout.strip().splitlines()[-1])
+    worst = got.pop("worst")
+    assert got == {"same": True, "close": True, "logits_copied": 0, "probs": 6}, worst
+
+
+DRAFTER_PEAKS = """
+import json, os, sys
+from dspark_chat.engine import device_argmax
+from dspark_chat.engine.events import collect
+from dspark_chat.engine.pair import Pair, PairOptions
+from dspark_chat.engine.sampling import SamplingParams
+from dspark_chat.engine.scheduler import ScheduleConfig
+from dspark_chat.engine.session import GenerateParams
+target, drafter, prompts = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+layers = int(os.environ.get("DSPARK_TEST_GPU_LAYERS", "0"))
+out = {}
+for forced in (4, 2):  # drafting every round, blocks of 4 and of 2
+    for where in ("0", "1"):
+        os.environ[device_argmax.ENV] = where
+        options = PairOptions(n_ctx=1024, profile=False, n_gpu_layers=layers,
+                              schedule=ScheduleConfig(fixed_draft=forced))
+        with Pair(target, drafter, options) as pair:
+            rows = pair.drafter.ctx.rows_argmax
+            run = {"on_device": rows is not None, "greedy": [], "drafted": 0, "accepted": 0}
+            for prompt in prompts:
+                plain, _ = collect(pair.plain_session().generate(prompt, GenerateParams(24, SamplingParams(0.0))))
+                done, _ = collect(pair.session().generate(prompt, GenerateParams(24, SamplingParams(0.0))))
+                run["greedy"].append([plain.tokens, done.tokens])
+                run["drafted"] += done.stats.drafted
+                run["accepted"] += done.stats.accepted
+            run["on_while_greedy"] = rows is not None and rows.on
+            sampled = SamplingParams(temperature=0.8, top_k=40, seed=7)
+            run["sampled"] = collect(pair.session().generate(prompts[0], GenerateParams(24, sampled)))[0].tokens
+            run["on_while_sampling"] = rows is not None and rows.on
+        out[f"{forced}-{where}"] = run
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.skipif(not os.environ.get("DSPARK_TEST_ROWS_LIB"), reason="needs a patched llama.cpp build")
+def test_the_model_drafter_on_the_device_stays_lossless(smollm_f16, smollm_q4, prompts):
+    """With its steps' tokens and confidences from the device the model drafter's sessions still give plain
+    decoding's tokens; sampling reads the logits as before."""
+    env = dict(os.environ, LLAMA_CPP_LIB_PATH=os.environ["DSPARK_TEST_ROWS_LIB"])
+    env.pop("DSPARK_ONE_ARGMAX", None)
+    r = subprocess.run([sys.executable, "-c", DRAFTER_PEAKS, str(smollm_f16), str(smollm_q4), json.dumps(prompts)],
+                       capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    for forced in ("4", "2"):
+        host, device = out[f"{forced}-0"], out[f"{forced}-1"]
+        assert not host["on_device"] and device["on_device"] and device["on_while_greedy"]
+        assert all(plain == spec for plain, spec in device["greedy"])
+        assert device["greedy"] == host["greedy"]
+        assert not device["on_while_sampling"] and device["sampled"] == host["sampled"]
+        assert device["drafted"] > 0 and device["accepted"] > 0
+        assert device["drafted"] == host["drafted"], "forced drafting drafts alike on either side"

@@ -74,6 +74,12 @@
 #                                             drafter rows both ways, a device process with the rows' logits copied
 #                                             as stock llama.cpp does (DSPARK_ROWS_LOGITS=1), then the GPU tests
 #                                             with the device argmax forced on if SMOLLM_GGUF has arrived
+#   benchmarks/gpu/run.sh peaks  CARRY WORK OUTDIR SMOLLM_GGUF
+#                                             run V: the build install.sh makes; REPS (default 4) processes of model
+#                                             drafter rows at PEAK_ALPHAS (0.8), its steps' tokens and confidences on
+#                                             the host (odd) and on the device (even), the host's steps both ways, the GPU
+#                                             tests with the device paths forced on once SMOLLM_GGUF has arrived,
+#                                             then with FULL_ALPHAS one process of every row beside llama.cpp
 #   benchmarks/gpu/run.sh tests  CARRY WORK SMOLLM_GGUF [pytest args...]
 #                                             the lossless tests on the CUDA build, every pair on the GPU
 #
@@ -445,6 +451,35 @@ hostshare)
     fi
     echo U-DONE >> "$out/segments.log"
     ;;
+peaks)
+    # run V: the model drafter's steps taken on the device (packaging/patch_rows_argmax.py's row probability)
+    # against the host's peak finder, the target's argmax on the device in both (the default since run U)
+    out=$4; smollm=$5; mkdir -p "$out"
+    wait_for_build
+    quantize_files
+    for rep in $(seq "${REPS:-4}"); do
+        dd=$(( rep % 2 == 0 )); where=host; [ $dd = 1 ] && where=device
+        DSPARK_DRAFTER_ON_DEVICE=$dd timeout 300 "$0" bench "$carry" "$work" "$out/model-$where-$rep" --kinds model \
+            --alphas ${PEAK_ALPHAS:-0.8} --no-curve --no-llamacpp --budget-s 0 || true
+    done
+    ( eval "$(exports)"; cd "$work/src"
+      for dd in 0 1; do
+          DSPARK_DRAFTER_ON_DEVICE=$dd timeout 150 python3 -m benchmarks.gpu_host_segments --folder "$work/files" \
+              --kind model --alpha-tag a080 --out "$out/segments-model-device$dd.json"
+      done ) > "$out/segments.log" 2>&1 || true
+    if [ -s "$smollm" ]; then
+        DSPARK_DEVICE_ARGMAX=1 timeout 420 "$0" tests "$carry" "$work" "$smollm" -q -rf --tb=line --maxfail=10 \
+            tests/test_lossless.py tests/test_sampling.py tests/test_dspark.py tests/test_device_argmax.py \
+            tests/test_markov_patch.py tests/test_feature_switch_patch.py -k "not gemma and not without_layer_inputs" \
+            > "$out/tests-device.log" 2>&1 || true
+    fi
+    echo V-TESTS-DONE >> "$out/segments.log"
+    if [ -n "${FULL_ALPHAS:-}" ]; then
+        timeout 500 "$0" bench "$carry" "$work" "$out/full" --kinds dspark model --alphas $FULL_ALPHAS --no-curve \
+            --budget-s 0 || true
+    fi
+    echo V-DONE >> "$out/segments.log"
+    ;;
 host)
     eval "$(exports)"
     cd "$work/src"
@@ -487,5 +522,5 @@ tests)
         ${TEST_WRAPPER:-} python3 -m pytest -p no:cacheprovider "$@"
     ;;
 *)
-    echo "usage: $0 setup|env|bench|all|full|repeat|steady|parts|markov|probe|argmax|shapeargmax|hostshare|quick|pershape|overlap|shape|drafters|host|tests CARRY WORK [OUTDIR args...]" >&2; exit 2 ;;
+    echo "usage: $0 setup|env|bench|all|full|repeat|steady|parts|markov|probe|argmax|shapeargmax|hostshare|peaks|quick|pershape|overlap|shape|drafters|host|tests CARRY WORK [OUTDIR args...]" >&2; exit 2 ;;
 esac
