@@ -93,7 +93,7 @@ class ModelDrafter:
     gate then stops, that step was launched for nothing this round; its token stays in the drafter's cache, where the
     next round keeps it if the target agrees. A greedy step's token and confidence come from one pass over the logits
     (engine/peak.py). Where the context takes them on the device instead (ctx.rows_argmax: a patched libllama on a
-    GPU, engine/device_argmax.py), no logits reach the host and nothing is left to overlap: see _draft_on_device.
+    GPU, engine/device_argmax.py), one int and one float come back and no logits: see _draft_on_device.
     """
 
     kind = "model"
@@ -204,8 +204,9 @@ class ModelDrafter:
 
     def _draft_on_device(self, peak: tuple[int, float], n_max: int, gate: DraftGate, t0: float) -> Draft:
         """Greedy drafting with each step's token and confidence taken on the device (a patched libllama): one
-        int and one float cross to the host instead of the step's logits, and the gate reads a step's confidence
-        before the next step is launched, so none is launched for nothing."""
+        int and one float cross to the host instead of the step's logits. The gate reads a step's confidence
+        before the next step is launched, so none is launched for nothing. (Launching it first, as the host's
+        path does, measured no better in run V's one process of it: docs/benchmarks.md.)"""
         tokens: list[int] = []
         confs: list[float] = []
         step = self.cost(1)

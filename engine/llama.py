@@ -261,7 +261,10 @@ class Context:
         params.n_threads = threads
         params.n_threads_batch = threads
         params.swa_full = True  # rollback and prefix reuse need the whole window kept
-        if rows_argmax:  # a verify asks for an output per token of its batch, backend samplers one by default
+        if rows_argmax and not row_probs:
+            # a verify asks for an output per token of its batch, backend samplers one by default. A drafter's
+            # steps want one, and more would overflow llama.cpp's graph of a small model: it reserves the graph
+            # for the most outputs, and each row's probability adds its own ops (GGML_ASSERT(obj_new), run V)
             params.n_outputs_max_per_seq = n_batch
         params.embeddings = embeddings
         params.no_perf = True
@@ -335,14 +338,6 @@ class Context:
             self._launch(tokens[head : head + self.n_batch], pos0 + head, "none")
         self._launch(tokens[start:], pos0 + start, "last")
         return self.rows_argmax.peak(n - start)
-
-    def submit_peak(self, token: int, pos0: int) -> None:
-        """Start evaluating one token; `result_peak()` waits and returns its argmax and probability."""
-        self._check_room(pos0, 1)
-        self._launch((token,), pos0, "last")
-
-    def result_peak(self) -> tuple[int, float]:
-        return self.rows_argmax.peak(1)
 
     def synchronize(self) -> None:
         """Wait for the work launched on this context."""

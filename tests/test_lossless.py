@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from dspark_chat.engine import device_argmax
 from dspark_chat.engine.chat import chat_tokens, raw_tokens
 from dspark_chat.engine.pair import Pair, PairOptions
 from dspark_chat.engine.scheduler import ScheduleConfig, Scheduler
@@ -88,15 +89,16 @@ def test_model_drafter_catches_up_one_token_at_a_time_where_a_shape_change_costs
         for shape_change in (0.0, 1.0):
             drafter.cost.shape_change = shape_change
             sizes: list[int] = []
-            decode = drafter.ctx.decode
+            decode, decode_peak = drafter.ctx.decode, drafter.ctx.decode_peak  # the host's and the device's steps
             drafter.ctx.decode = lambda tokens, pos0, outputs="last": sizes.append(len(tokens)) or decode(
                 tokens, pos0, outputs)
+            drafter.ctx.decode_peak = lambda tokens, pos0: sizes.append(len(tokens)) or decode_peak(tokens, pos0)
             outputs, accepted = [], 0
             for prompt in smollm_prompts[:4]:
                 spec = greedy(pair.session(), prompt, 24)
                 outputs.append(spec.tokens)
                 accepted += spec.stats.accepted
-            del drafter.ctx.decode
+            del drafter.ctx.decode, drafter.ctx.decode_peak
             runs[shape_change] = outputs, accepted, sizes
     # the target's output either way; the drafts too, up to near ties between batched and one-token kernels
     # (on CUDA 59 against 61 accepted tokens)
@@ -121,11 +123,13 @@ class _StopsAtRandom(Scheduler):
         return self._coin.random() < 0.8
 
 
-def test_pipelined_model_drafter_drafts_what_sequential_drafting_drafts(smollm_f16, smollm_q4, smollm_prompts):
+def test_pipelined_model_drafter_drafts_what_sequential_drafting_drafts(smollm_f16, smollm_q4, smollm_prompts,
+                                                                       monkeypatch):
     """On a GPU the model drafter launches each step before it computes the step's confidence; when the gate then
     stops, the launched token stays in the drafter's cache for the next round to keep or roll back. Output is the
     target's, and the drafts are those of drafting step by step (up to near ties between a catch-up batch and
-    one-token decodes)."""
+    one-token decodes). Where the steps' confidences come from the device nothing is pipelined: off here."""
+    monkeypatch.setenv(device_argmax.DRAFTER_ENV, "0")
     runs = {}
     for pipelined in (False, True):
         options = PairOptions(n_ctx=1024, profile=False, pipelined_drafting=pipelined)
