@@ -14,8 +14,9 @@
 # GGML_CUDA_GRAPH_PER_SHAPE=0 gives the stock cache back), patch_markov_head.py (DSpark's Markov head as a batched
 # product: a block position 0.24 -> 0.09 ms on an H100, run L), patch_feature_switch.py (switching the target's
 # feature copy rebuilds one graph instead of re-planning all graph memory: 17.4 -> 2.2 ms, run N) and
-# patch_rows_argmax.py (the target's greedy tokens from one argmax op on the GPU, no logits copied; the engine
-# uses it on GPU builds since run U, DSPARK_DEVICE_ARGMAX=0 turns it off); --stock-llama builds the stock source.
+# patch_rows_argmax.py (the target's greedy tokens from one argmax op on the GPU, no logits copied, and a model
+# drafter's tokens with their probabilities; the engine uses it on GPU builds since runs U and V,
+# DSPARK_DEVICE_ARGMAX=0 turns it off); --stock-llama builds the stock source.
 #
 # GPU builds bypass pip's wheel cache (--no-cache-dir): the cache keys wheels by source, not by CMAKE_ARGS, and
 # would hand back a CPU build. So the cache only ever holds CPU builds. docs/install.md explains each path.
