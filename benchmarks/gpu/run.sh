@@ -125,6 +125,26 @@ tests_while_quantizing() {
     wait
 }
 
+# alternating VAR PREFIX KINDS ALPHAS: REPS (default 4) processes of rows without llama.cpp's, VAR=0 in the odd
+# ones (OUT/PREFIX-host-N) and VAR=1 in the even ones (OUT/PREFIX-device-N); VAR names a DSPARK_* switch
+alternating() {
+    for rep in $(seq "${REPS:-4}"); do
+        local on=$(( rep % 2 == 0 )) where=host
+        [ $on = 1 ] && where=device
+        env "$1=$on" timeout 400 "$0" bench "$carry" "$work" "$out/$2-$where-$rep" --kinds $3 --alphas $4 \
+            --no-curve --no-llamacpp --budget-s 0 || true
+    done
+}
+
+# segments_both VAR KIND: the host's steps of KIND's rounds at alpha 0.8 with VAR=0 and =1 (OUT/segments-*.json)
+segments_both() {
+    ( eval "$(exports)"; cd "$work/src"
+      for on in 0 1; do
+          env "$1=$on" timeout 150 python3 -m benchmarks.gpu_host_segments --folder "$work/files" \
+              --kind "$2" --alpha-tag a080 --out "$out/segments-$2-$1-$on.json"
+      done ) >> "$out/segments.log" 2>&1 || true
+}
+
 # once the F16 files are written (and llama.cpp built): the target and model drafters quantized to Q4_K_M
 quantize_files() {
     while ! grep -q "FILES-OK" "$work/files.log"; do
@@ -428,22 +448,12 @@ hostshare)
     out=$4; smollm=$5; mkdir -p "$out"
     wait_for_build
     quantize_files
-    rows() {  # rows ARGMAX NAME KINDS: one process of rows, the target's argmax on the host (0) or the device (1)
-        DSPARK_DEVICE_ARGMAX=$1 timeout 400 "$0" bench "$carry" "$work" "$out/rows-$2" --kinds $3 \
-            --alphas ${ALPHAS:-0.8} --no-curve --no-llamacpp --budget-s 0 || true
-    }
-    for rep in $(seq "${REPS:-4}"); do
-        da=$(( rep % 2 == 0 )); where=host; [ $da = 1 ] && where=device
-        rows $da "$where-$rep" "${KINDS:-dspark}"
-    done
-    ( eval "$(exports)"; cd "$work/src"
-      for da in 0 1; do
-          DSPARK_DEVICE_ARGMAX=$da timeout 150 python3 -m benchmarks.gpu_host_segments --folder "$work/files" \
-              --kind dspark --alpha-tag a080 --out "$out/segments-dspark-argmax$da.json"
-      done ) > "$out/segments.log" 2>&1 || true
+    alternating DSPARK_DEVICE_ARGMAX rows "${KINDS:-dspark}" "${ALPHAS:-0.8}"
+    segments_both DSPARK_DEVICE_ARGMAX dspark
     # the model drafter both ways, then the device argmax with the rows' logits copied as stock llama.cpp does
-    for da in 0 1; do rows $da "model-$da" model; done
-    DSPARK_ROWS_LOGITS=1 rows 1 device-copy dspark
+    REPS=2 alternating DSPARK_DEVICE_ARGMAX model-rows model "${ALPHAS:-0.8}"
+    DSPARK_DEVICE_ARGMAX=1 DSPARK_ROWS_LOGITS=1 timeout 400 "$0" bench "$carry" "$work" "$out/rows-device-copy" \
+        --kinds dspark --alphas ${ALPHAS:-0.8} --no-curve --no-llamacpp --budget-s 0 || true
     if [ -s "$smollm" ]; then
         DSPARK_DEVICE_ARGMAX=1 timeout 400 "$0" tests "$carry" "$work" "$smollm" -q -rf --tb=line --maxfail=10 \
             tests/test_lossless.py tests/test_sampling.py tests/test_dspark.py tests/test_device_argmax.py \
@@ -457,16 +467,8 @@ peaks)
     out=$4; smollm=$5; mkdir -p "$out"
     wait_for_build
     quantize_files
-    for rep in $(seq "${REPS:-4}"); do
-        dd=$(( rep % 2 == 0 )); where=host; [ $dd = 1 ] && where=device
-        DSPARK_DRAFTER_ON_DEVICE=$dd timeout 300 "$0" bench "$carry" "$work" "$out/model-$where-$rep" --kinds model \
-            --alphas ${PEAK_ALPHAS:-0.8} --no-curve --no-llamacpp --budget-s 0 || true
-    done
-    ( eval "$(exports)"; cd "$work/src"
-      for dd in 0 1; do
-          DSPARK_DRAFTER_ON_DEVICE=$dd timeout 150 python3 -m benchmarks.gpu_host_segments --folder "$work/files" \
-              --kind model --alpha-tag a080 --out "$out/segments-model-device$dd.json"
-      done ) > "$out/segments.log" 2>&1 || true
+    alternating DSPARK_DRAFTER_ON_DEVICE model model "${PEAK_ALPHAS:-0.8}"
+    segments_both DSPARK_DRAFTER_ON_DEVICE model
     if [ -s "$smollm" ]; then
         DSPARK_DEVICE_ARGMAX=1 timeout 420 "$0" tests "$carry" "$work" "$smollm" -q -rf --tb=line --maxfail=10 \
             tests/test_lossless.py tests/test_sampling.py tests/test_dspark.py tests/test_device_argmax.py \
