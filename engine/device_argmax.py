@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 
 import llama_cpp as ll
 import numpy as np
@@ -65,7 +66,8 @@ def probs_patched() -> bool:
     """Can the loaded libllama report a greedy row's probability beside its token (a drafter's confidence)?
     Not where DSPARK_ONE_ARGMAX=0 sends the patched library down llama.cpp's stock path, which has no probability."""
     one_op = os.environ.get("DSPARK_ONE_ARGMAX", "")
-    return _mark_probs() is not None and not (one_op.lstrip("-").isdigit() and int(one_op) == 0)
+    stock = one_op != "" and not re.match(r"\s*[+-]?0*[1-9]", one_op)  # the patch reads it with atoi()
+    return _mark_probs() is not None and not stock
 
 
 def wanted(n_gpu_layers: int, gpu: bool | None = None, has_patch: bool | None = None) -> bool:
