@@ -25,6 +25,7 @@ SCRIPTS = [ROOT / "packaging" / name
            for name in ("lib.sh", "install.sh", "wheelhouse.sh", "dev-test.sh", "patched_cpu_lib.sh")]
 SCRIPTS.append(ROOT / ".ci" / "run")
 SCRIPTS.append(ROOT / "benchmarks" / "gpu" / "run.sh")  # the device driver of docs/benchmarks.md
+SCRIPTS.append(ROOT / "benchmarks" / "gpu" / "poll.sh")
 BACKENDS = {"cpu": "CPU", "cuda": "CUDA", "metal": "Metal", "vulkan": "Vulkan"}
 
 
