@@ -7,7 +7,7 @@ import json
 import math
 
 from benchmarks import (gpu_bench, gpu_block_parts, gpu_drafter_costs, gpu_files, gpu_host_profile,
-                        gpu_host_segments, gpu_overlap, gpu_shape_change, gpu_switch_cost)
+                        gpu_host_segments, gpu_overlap, gpu_shape_change, gpu_switch_cost, gpu_ttft)
 from dspark_chat.engine import session as session_module
 from dspark_chat.engine.textstream import TextStream
 
@@ -172,3 +172,21 @@ def test_switch_cost_probe_times_the_decodes_around_a_switch(tmp_path):
     res = json.loads(out.read_text())
     assert set(res["median_ms"]) == {"steady_off", "steady_on", "first_after_switch", "second_after_switch"}
     assert res["layers"] and all(t > 0 for t in res["median_ms"].values()) and "switch_extra_ms" in res
+
+
+def test_ttft_probe_times_each_length_both_sessions(tmp_path, monkeypatch):
+    """benchmarks/gpu_ttft.py on tiny files, with the target's argmax on the device (prompts then go in batches of
+    device_argmax.MAX_ROWS while a DSpark drafter copies features) and off."""
+    files = tmp_path / "files"
+    gpu_files.main(["--folder", str(files), "--shape", "tiny", "--alphas", "0.8"])
+    manifest = json.loads((files / "manifest.json").read_text())
+    assert gpu_ttft.prompt_of([1, 5, 6, 7], 9) == [1, 5, 6, 7, 5, 6, 7, 5, 6]
+    for where in ("0", "1"):
+        monkeypatch.setenv("DSPARK_DEVICE_ARGMAX", where)
+        res = gpu_ttft.measure(manifest["target"], manifest["dspark_drafters"]["a080"], 0, [40, 150], 1,
+                               manifest["prompt_ids"])
+        assert res["mode"] == "dspark" and res["device_argmax"] is (where == "1")
+        assert [(r["prompt_tokens"], r["session"]) for r in res["rows"]] == [
+            (40, "plain"), (40, "speculative"), (150, "plain"), (150, "speculative")]
+        for row in res["rows"]:
+            assert 0 < row["prefill_ms"] <= row["ttft_ms"] and len(row["runs_ms"]) == 1, row

@@ -79,7 +79,9 @@
 #                                             drafter rows at PEAK_ALPHAS (0.8), its steps' tokens and confidences on
 #                                             the host (odd) and on the device (even), the host's steps both ways, the GPU
 #                                             tests with the device paths forced on once SMOLLM_GGUF has arrived,
-#                                             then with FULL_ALPHAS one process of every row beside llama.cpp
+#                                             the DSpark pair's time to first token by prompt length with the
+#                                             target's argmax on the host and on the device (gpu_ttft.py), then
+#                                             with FULL_ALPHAS one process of every row beside llama.cpp
 #   benchmarks/gpu/run.sh tests  CARRY WORK SMOLLM_GGUF [pytest args...]
 #                                             the lossless tests on the CUDA build, every pair on the GPU
 #
@@ -476,6 +478,12 @@ peaks)
             > "$out/tests-device.log" 2>&1 || true
     fi
     echo V-TESTS-DONE >> "$out/segments.log"
+    # the time to the first token of long prompts for the DSpark pair, the target's argmax on the host and device
+    ( eval "$(exports)"; cd "$work/src"
+      for on in 0 1; do
+          DSPARK_DEVICE_ARGMAX=$on timeout 200 python3 -m benchmarks.gpu_ttft --folder "$work/files" --kind dspark \
+              --lengths 256 1024 4096 --out "$out/ttft-dspark-argmax$on.json"
+      done ) > "$out/ttft.log" 2>&1 || true
     if [ -n "${FULL_ALPHAS:-}" ]; then
         timeout 500 "$0" bench "$carry" "$work" "$out/full" --kinds dspark model --alphas $FULL_ALPHAS --no-curve \
             --budget-s 0 || true
