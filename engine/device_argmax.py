@@ -46,6 +46,15 @@ _sampled_probs = ctypes.CFUNCTYPE(ctypes.POINTER(ctypes.c_float), ctypes.c_void_
     ("llama_get_sampled_probs_ith", ll.llama_cpp._lib))
 
 
+def _bulk_tokens():
+    """The patch's dspark_sampled_tokens(ctx, first, n, out), or None where the library lacks it."""
+    fn = getattr(ll.llama_cpp._lib, "dspark_sampled_tokens", None)
+    if fn is not None:
+        fn.argtypes = (ctypes.c_void_p, ctypes.c_int32, ctypes.c_int32, ctypes.c_void_p)
+        fn.restype = ctypes.c_int32
+    return fn
+
+
 def _mark_probs():
     """The patch's dspark_rows_probs(chain, on), or None where the library lacks it."""
     fn = getattr(ll.llama_cpp._lib, "dspark_rows_probs", None)
@@ -106,6 +115,8 @@ class RowsArgmax:
         self._ctx = ctx_ptr
         self._chains = []  # freed with the context: llama.cpp initializes a chain on a context once only
         self._mark = _mark_probs() if with_probs else None
+        self._bulk = _bulk_tokens()
+        self._out = np.zeros(0, dtype=np.int32)  # the bulk read's buffer, grown to a verify's rows
         if with_probs and self._mark is None:
             raise RuntimeError("this libllama cannot report a row's probability (packaging/patch_rows_argmax.py)")
         self.on = False
@@ -137,7 +148,12 @@ class RowsArgmax:
         """The argmax of the last decode's n_out output rows (its last n_out tokens), in batch order; waits for
         the device."""
         first = n_tokens - n_out
-        return np.array([_sampled_token(self._ctx, i) for i in range(first, n_tokens)], dtype=np.int64)
+        if self._bulk is None:
+            return np.array([_sampled_token(self._ctx, i) for i in range(first, n_tokens)], dtype=np.int64)
+        if self._out.size < n_out:
+            self._out = np.zeros(max(n_out, 64), dtype=np.int32)
+        self._bulk(self._ctx, first, n_out, self._out.ctypes.data)
+        return self._out[:n_out].astype(np.int64)
 
     def free(self) -> None:
         """After the context is freed: the chains are ours."""

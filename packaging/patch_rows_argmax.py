@@ -21,6 +21,7 @@ A greedy drafter needs its token's probability as well (its confidence, softmax(
 the exported `dspark_rows_probs(chain, 1)` also gets each row's probability, one float a row copied (llama.cpp's
 sampled probs, read with `llama_get_sampled_probs_ith`). Without it the model drafter copies each step's 128256
 logits to the host and passes over them there: most of its Python on an H100's host (docs/benchmarks.md run U).
+`dspark_sampled_tokens(ctx, first, n, out)` reads a verify's n tokens with one wait for the device instead of n.
 
     python packaging/patch_rows_argmax.py SDIST_DIR      # idempotent; exit 1 with one line if the source is unknown
 """
@@ -69,7 +70,9 @@ PATCHED_APPLY = """            if (dspark_lone_greedy(sampler)) {
 """
 ORIGINAL_FUNCTION = """void llm_graph_context::build_sampling() const {
 """
-PATCHED_FUNCTION = """#include <mutex>
+PATCHED_FUNCTION = """#include "llama-context.h"
+
+#include <mutex>
 #include <set>
 
 // dspark-chat: a chain holding one greedy sampler gets its rows' argmax from one op over all rows (ggml-cuda runs
@@ -123,6 +126,17 @@ extern "C" LLAMA_API void dspark_rows_probs(llama_sampler * chain, int on) {
 static bool dspark_wants_probs(const llama_sampler * chain) {
     std::lock_guard<std::mutex> lock(dspark_probs_mutex);
     return dspark_probs_chains.count(chain) != 0;
+}
+
+// The sampled tokens of a decode's batch positions [first, first + n) in one call: llama_get_sampled_token_ith
+// waits for the device once per call, n times for a verify's n rows.
+extern "C" LLAMA_API int32_t dspark_sampled_tokens(llama_context * ctx, int32_t first, int32_t n, llama_token * out);
+extern "C" LLAMA_API int32_t dspark_sampled_tokens(llama_context * ctx, int32_t first, int32_t n, llama_token * out) {
+    ctx->synchronize();
+    for (int32_t i = 0; i < n; ++i) {
+        out[i] = ctx->get_sampled_token_ith(first + i);
+    }
+    return n;
 }
 
 void llm_graph_context::build_sampling() const {

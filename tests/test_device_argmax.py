@@ -117,7 +117,8 @@ for n in (1, 5, 1, 9, 3, 17, 1):
     # the rows whose logits llama.cpp copied to the host beside their tokens
     copied += sum(ll.llama_get_sampled_logits_count_ith(dev._ptr, i) > 0 for i in range(n))
     same, rows, pos = same and got == expected, rows + n, pos + n
-print(json.dumps({"patched": device_argmax.patched(), "same": same, "rows": rows, "logits_copied": int(copied)}))
+print(json.dumps({"patched": device_argmax.patched(), "bulk": dev.rows_argmax._bulk is not None, "same": same,
+                  "rows": rows, "logits_copied": int(copied)}))
 """
 
 
@@ -125,7 +126,7 @@ print(json.dumps({"patched": device_argmax.patched(), "same": same, "rows": rows
 @pytest.mark.parametrize("one_op,keep_logits", [("1", "0"), ("1", "1"), ("0", "0")])
 def test_one_argmax_for_all_rows_gives_each_rows_argmax(one_op, keep_logits, smollm_f16):
     """The patched op gives each row's argmax and copies no row's logits (DSPARK_ROWS_LOGITS=1 and the stock path,
-    DSPARK_ONE_ARGMAX=0, copy every row's)."""
+    DSPARK_ONE_ARGMAX=0, copy every row's); the rows' tokens are read in one call (dspark_sampled_tokens)."""
     env = dict(os.environ, LLAMA_CPP_LIB_PATH=os.environ["DSPARK_TEST_ROWS_LIB"], DSPARK_ONE_ARGMAX=one_op,
                DSPARK_ROWS_LOGITS=keep_logits)
     r = subprocess.run([sys.executable, "-c", ONE_OP, str(smollm_f16)], capture_output=True, text=True, env=env,
@@ -133,7 +134,7 @@ def test_one_argmax_for_all_rows_gives_each_rows_argmax(one_op, keep_logits, smo
     assert r.returncode == 0, r.stderr[-2000:]
     got = json.loads(r.stdout.strip().splitlines()[-1])
     copied = 0 if (one_op, keep_logits) == ("1", "0") else 37
-    assert got == {"patched": True, "same": True, "rows": 37, "logits_copied": copied}
+    assert got == {"patched": True, "bulk": True, "same": True, "rows": 37, "logits_copied": copied}
 
 
 def test_the_device_argmax_survives_switching_back_and_forth(smollm_f16, prompts, monkeypatch):
