@@ -124,9 +124,10 @@ class Pair:
             return why
         return why if wanted == cuda_graphs_enabled() else ""
 
-    def _on_gpu(self) -> bool:
-        """Do the target's layers go to a GPU?"""
-        return self.options.n_gpu_layers != 0 and supports_gpu_offload()
+    def _on_gpu(self, n_gpu_layers: int | None = None) -> bool:
+        """Do the target's layers (or a model's with n_gpu_layers of them offloaded) go to a GPU?"""
+        layers = self.options.n_gpu_layers if n_gpu_layers is None else n_gpu_layers
+        return layers != 0 and supports_gpu_offload()
 
     @property
     def mode(self) -> str:
@@ -138,7 +139,7 @@ class Pair:
 
             return load_dspark_drafter(self, model, n_ctx, threads, say)
         check_vocab(self.target_model, model)
-        on_gpu = model.n_gpu_layers != 0 and supports_gpu_offload()
+        on_gpu = self._on_gpu(model.n_gpu_layers)
         # greedy steps' tokens and confidences from the device where the library can give both
         peaks = device_argmax.drafter_wanted(model.n_gpu_layers, gpu=on_gpu)
         ctx = Context(model, n_ctx, self.options.n_batch, threads, rows_argmax=peaks, row_probs=peaks)
