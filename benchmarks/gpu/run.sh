@@ -75,13 +75,13 @@
 #                                             as stock llama.cpp does (DSPARK_ROWS_LOGITS=1), then the GPU tests
 #                                             with the device argmax forced on if SMOLLM_GGUF has arrived
 #   benchmarks/gpu/run.sh peaks  CARRY WORK OUTDIR SMOLLM_GGUF
-#                                             run V: the build install.sh makes; REPS (default 4) processes of model
-#                                             drafter rows at PEAK_ALPHAS (0.8), its steps' tokens and confidences on
-#                                             the host (odd) and on the device (even), the host's steps both ways, the GPU
-#                                             tests with the device paths forced on once SMOLLM_GGUF has arrived,
-#                                             the DSpark pair's time to first token by prompt length with the
-#                                             target's argmax on the host and on the device (gpu_ttft.py), then
-#                                             with FULL_ALPHAS one process of every row beside llama.cpp
+#                                             runs V, W: the build install.sh makes; the GPU tests while the files
+#                                             are quantized, then REPS (default 4) processes of model drafter rows at
+#                                             PEAK_ALPHAS (0.8), its steps' tokens and confidences on the host (odd)
+#                                             and on the device (even), with FULL_ALPHAS one process of every row
+#                                             beside llama.cpp, the DSpark pair's time to first token by prompt
+#                                             length with the target's argmax on the host and on the device
+#                                             (gpu_ttft.py), then the host's steps both ways
 #   benchmarks/gpu/run.sh tests  CARRY WORK SMOLLM_GGUF [pytest args...]
 #                                             the lossless tests on the CUDA build, every pair on the GPU
 #
@@ -467,27 +467,22 @@ peaks)
     # run V: the model drafter's steps taken on the device (packaging/patch_rows_argmax.py's row probability)
     # against the host's peak finder, the target's argmax on the device in both (the default since run U)
     out=$4; smollm=$5; mkdir -p "$out"
-    wait_for_build
-    quantize_files
+    # the GPU tests (device paths on by default in this build) while the CPU quantizes: nothing is timed yet
+    tests_while_quantizing "$smollm"
+    cp "$work"/tests*.log "$out/" 2> /dev/null || true
     alternating DSPARK_DRAFTER_ON_DEVICE model model "${PEAK_ALPHAS:-0.8}"
-    segments_both DSPARK_DRAFTER_ON_DEVICE model
-    if [ -s "$smollm" ]; then
-        DSPARK_DEVICE_ARGMAX=1 timeout 420 "$0" tests "$carry" "$work" "$smollm" -q -rf --tb=line --maxfail=10 \
-            tests/test_lossless.py tests/test_sampling.py tests/test_dspark.py tests/test_device_argmax.py \
-            tests/test_markov_patch.py tests/test_feature_switch_patch.py -k "not gemma and not without_layer_inputs" \
-            > "$out/tests-device.log" 2>&1 || true
+    # every row beside llama.cpp before the probes below: the issue's table comes first if the machine is lost
+    if [ -n "${FULL_ALPHAS:-}" ]; then
+        timeout 500 "$0" bench "$carry" "$work" "$out/full" --kinds model dspark --alphas $FULL_ALPHAS --no-curve \
+            --budget-s 0 || true
     fi
-    echo V-TESTS-DONE >> "$out/segments.log"
     # the time to the first token of long prompts for the DSpark pair, the target's argmax on the host and device
     ( eval "$(exports)"; cd "$work/src"
       for on in 0 1; do
           DSPARK_DEVICE_ARGMAX=$on timeout 200 python3 -m benchmarks.gpu_ttft --folder "$work/files" --kind dspark \
               --lengths 256 1024 4096 --out "$out/ttft-dspark-argmax$on.json"
       done ) > "$out/ttft.log" 2>&1 || true
-    if [ -n "${FULL_ALPHAS:-}" ]; then
-        timeout 500 "$0" bench "$carry" "$work" "$out/full" --kinds dspark model --alphas $FULL_ALPHAS --no-curve \
-            --budget-s 0 || true
-    fi
+    segments_both DSPARK_DRAFTER_ON_DEVICE model
     echo V-DONE >> "$out/segments.log"
     ;;
 host)
