@@ -17,7 +17,7 @@ passed every GPU test (run T).
 
 A greedy model drafter takes its steps the same way, each token with its probability (its confidence; the patch's
 dspark_rows_probs): run V measured its Python share at alpha 0.8 at 4.0-4.3% of a round against 5.5-10.3% with the
-logits copied and passed over on the host (engine/peak.py). DSPARK_DRAFTER_ON_DEVICE=1 or 0 overrides it.
+logits copied and passed over on the host (engine/peak.py); run W 1.35-1.38x plain against 1.17-1.26x. DSPARK_DRAFTER_ON_DEVICE=1 or 0 overrides it.
 """
 
 from __future__ import annotations
@@ -34,11 +34,6 @@ from .errors import DecodeError
 ENV = "DSPARK_DEVICE_ARGMAX"  # 1: on (stock llama.cpp and the CPU too: tests); 0: off; unset: see wanted()
 # the model drafter's greedy steps (token and confidence) on the device: 1 or 0; unset: as ENV decides for targets
 DRAFTER_ENV = "DSPARK_DRAFTER_ON_DEVICE"
-# Most outputs a batch asks for while the argmax is on: llama.cpp sizes its output buffer by a batch's outputs, and
-# with a backend sampler each output takes four n_vocab-wide rows (logits, and the sampler's logits, probs and
-# candidates): 2 MB a row for an 8B Llama. Verifies stay under it; prompts are evaluated in batches of this many
-# tokens while features are copied (every position is then an output).
-MAX_ROWS = 64
 
 _sampled_token = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_int32)(
     ("llama_get_sampled_token_ith", ll.llama_cpp._lib))

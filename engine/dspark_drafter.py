@@ -27,8 +27,9 @@ point masses, which keeps sampling exact whatever the scheduler cuts.
 
 Fixed shapes: llama.cpp's CUDA backend replays a captured graph only while a context's decodes keep their shape;
 a round that injects m positions and decodes a block of n, with m and n changing every round, pays a rebuild and
-runs uncaptured. With `fixed_shapes` every injection writes `inject_rows` positions (padding rows are removed
-again at once) and every block has the full size, so both graphs may be replayed. Whether that pays depends on
+runs uncaptured. With `fixed_shapes` every injection writes `inject_rows` positions, or `bulk_rows` for a
+backlog such as a prompt (padding rows are removed again at once), and every block has the full size, so the
+graphs may be replayed. Whether that pays depends on
 the backend, so `load_dspark_drafter` times both patterns on the machine (`profile_round_shapes`) and keeps the
 cheaper one; on CPUs, where a shape change costs nothing, it keeps the smaller blocks without timing.
 """
@@ -62,6 +63,10 @@ LAYER_INPUT_ARCHS = frozenset({
 })
 DEFAULT_BLOCK_SIZE = 16  # llama.cpp's default when a drafter does not say
 INJECT_PROFILE_POINTS = (1, 2, 4, 8, 16, 33)
+# with fixed shapes a backlog (a prompt) is injected this many steady injections' rows at a time instead of 17 rows
+# a decode (241 decodes for a 4096-token prompt, each a drafter pass over its weights); the H100s of the runs chose
+# varying shapes, which inject a prompt's batch in one decode
+BULK_INJECT_CHUNKS = 8
 SHAPE_CHANGE_WORTH_TIMING = 0.05  # of a full block's cost: below it (CPUs) fixed shapes cannot pay
 ROUND_PROFILE_ROUNDS = 12
 
@@ -152,8 +157,16 @@ def check_compatible(target: Model, drafter: Model, spec: NativeSpec, owns_embed
         )
 
 
+def injection_sizes(n_batch: int, max_drafts: int) -> tuple[int, int]:
+    """The steady injection's rows (a verify keeps at most max_drafts + 1 positions) and a backlog's (fixed shapes)."""
+    steady = min(n_batch, max_drafts + 1)
+    return steady, min(n_batch, BULK_INJECT_CHUNKS * steady)
+
+
 def profile_injection(ctx: Context, width: int, points: Sequence[int] = INJECT_PROFILE_POINTS) -> CostCurve:
-    """Seconds to write n positions of target features into the drafter's KV cache."""
+    """Seconds to write n positions of target features into the drafter's KV cache (each size twice: the drafter's
+    context has then run every size it injects, see the module's docstring)."""
+    points = sorted(set(points))
     zeros = np.zeros((max(points), width), dtype=np.float32)
     ctx.clear()
     ctx.decode_embeddings(zeros[:1], 0)  # warm-up: the first decode allocates
@@ -176,7 +189,7 @@ def profile_round_shapes(ctx: Context, width: int, spec: NativeSpec, rounds: int
                          ) -> dict[str, float]:
     """Median seconds of a drafting round's decodes (inject, then block, waiting for its logits) when their sizes
     vary as in real rounds, and when both have fixed sizes (padded injection, full block)."""
-    inject_rows = min(ctx.n_batch, spec.max_drafts + 1)
+    inject_rows = injection_sizes(ctx.n_batch, spec.max_drafts)[0]
     rows = np.zeros((inject_rows, width), dtype=np.float32)
     base = 4  # positions of features before the rounds, like a short prompt
     rng = np.random.default_rng(0)
@@ -248,8 +261,8 @@ class DSparkDrafter:
         self.graph_tokens = 0  # blocks whose drafts came from the graph (a patched llama.cpp), counted for tests
         self.launched_abandoned = 0
         self.fixed_shapes = fixed_shapes  # see the module's docstring
-        self.inject_rows = min(ctx.n_batch, spec.max_drafts + 1)  # a verify keeps at most max_drafts + 1 positions
-        self._padded = np.zeros((self.inject_rows, self._pending.shape[1]), dtype=np.float32)
+        self.inject_rows, self.bulk_rows = injection_sizes(ctx.n_batch, spec.max_drafts)
+        self._padded = np.zeros((self.bulk_rows, self._pending.shape[1]), dtype=np.float32)
         # the block's tokens, [last committed token, mask, ...]: only slot 0 changes between blocks
         self._block_ids = np.full(spec.block_size, spec.mask_id, dtype=np.int32)
         self._capturing = False
@@ -290,8 +303,7 @@ class DSparkDrafter:
         # an injection decode precedes every block, so no block decode replays a captured CUDA graph: each pays
         # the shape change (measured on an H100: launch 1.1 ms against 0.15 ms repeated, docs/benchmarks.md)
         if self.fixed_shapes:
-            chunks = -(-self._n_pending // self.inject_rows)
-            seconds = chunks * self.inject_cost(self.inject_rows) + self.block_cost(self.spec.block_size)
+            seconds = self._fixed_injection_cost() + self.block_cost(self.spec.block_size)
             return np.full(k_max, seconds + self.block_cost.shape_change)
         ks = np.minimum(np.arange(1, k_max + 1), self.spec.max_drafts)
         n_block = self._block_tokens(ks)
@@ -346,16 +358,27 @@ class DSparkDrafter:
         self._start = self._kv_len = pos
         self._n_pending = 0
 
+    def _fixed_injection_cost(self) -> float:
+        """Seconds _flush takes with fixed shapes for what is pending."""
+        n = self._n_pending
+        if n == 0:
+            return 0.0
+        if n <= self.inject_rows:
+            return self.inject_cost(self.inject_rows)
+        return -(-n // self.bulk_rows) * self.inject_cost(self.bulk_rows)
+
     def _flush(self) -> None:
         if not self._n_pending:
             return
-        rows = self.inject_rows
-        if self.fixed_shapes and self._kv_len + self._n_pending + rows <= self.ctx.n_ctx:
+        if self.fixed_shapes and self._kv_len + self._n_pending + self.bulk_rows <= self.ctx.n_ctx:
+            # two shapes: a steady round's rows, and a backlog's in bulk (padding rows are removed at once)
+            rows = self.inject_rows if self._n_pending <= self.inject_rows else self.bulk_rows
             for start in range(0, self._n_pending, rows):
                 m = min(rows, self._n_pending - start)
-                self._padded[:m] = self._pending[start : start + m]
-                self._padded[m:] = 0.0
-                self.ctx.decode_embeddings(self._padded, self._kv_len + start)
+                padded = self._padded[:rows]
+                padded[:m] = self._pending[start : start + m]
+                padded[m:] = 0.0
+                self.ctx.decode_embeddings(padded, self._kv_len + start)
                 self.inject_decodes += 1
                 if m < rows:
                     self.ctx.remove_from(self._kv_len + start + m)  # the padding rows were only there for the shape
@@ -477,7 +500,8 @@ def load_dspark_drafter(pair: "Pair", model: Model, n_ctx: int, threads: int, sa
         # than the block, or a long prefix of plain tokens, is nothing the drafter is built to decode
         block_cost = pair._costs(ctx, "drafter-block", say, outputs="all", max_batch=spec.block_size, prefix=1)
         width = len(spec.layer_ids) * target.n_embd
-        inject_cost = profile_injection(ctx, width)
+        inject_cost = profile_injection(ctx, width, INJECT_PROFILE_POINTS + injection_sizes(ctx.n_batch,
+                                                                                            spec.max_drafts))
         fixed = False
         if block_cost.shape_change > SHAPE_CHANGE_WORTH_TIMING * block_cost(spec.block_size):
             rounds = pair._timed(ctx, "drafter-round-shapes", say, lambda: profile_round_shapes(ctx, width, spec))

@@ -11,7 +11,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Sequence
 
-from . import device_argmax
 from .drafters import Draft, Drafter, common_prefix
 from .errors import ContextOverflowError, DSparkError
 from .events import Done, Step
@@ -86,12 +85,9 @@ class Session:
             fresh = prompt[keep:-1]
             # one target batch at a time: feature-reading drafters (DSpark) see each batch's hidden states
             step = self.target.n_batch
+            # whole batches with the device argmax on too: a prompt's batch has no output row, features copied or
+            # not (64-token batches made a 4096-token prompt's prefill 1.5x as long on an H100, run W)
             self._want_features()
-            rows = self.target.rows_argmax
-            if rows is not None and rows.on and getattr(self.drafter, "capturing", False):
-                # every position of a batch is an output while features are copied, and with the device argmax on
-                # each output takes four n_vocab-wide rows of llama.cpp's output buffer (see device_argmax.MAX_ROWS)
-                step = min(step, device_argmax.MAX_ROWS)
             for start in range(0, len(fresh), step):
                 chunk = fresh[start : start + step]
                 self.target.decode(chunk, keep + start, "none")

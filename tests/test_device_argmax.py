@@ -72,6 +72,29 @@ def test_device_argmax_gives_the_host_argmax_tokens(kind, smollm_f16, smollm_q4,
     assert device["sampled"] == host["sampled"]
 
 
+def test_a_prompt_goes_in_whole_batches_with_the_device_argmax_on(smollm_f16, smollm_dspark, prompts,  # noqa: F811
+                                                                    monkeypatch):
+    """A prompt's batches have no output row, features copied or not, so with the device argmax on they are as wide
+    as with it off (batches of 64 made a DSpark pair's 4096-token prefill 1.5x as long on an H100, run W); the
+    tokens are the host path's."""
+    prompt = (prompts[0] * 30)[:700]
+    out = {}
+    for where in ("0", "1"):
+        monkeypatch.setenv(device_argmax.ENV, where)
+        options = PairOptions(n_ctx=1024, profile=False, schedule=ScheduleConfig(fixed_draft=4))
+        with Pair(smollm_f16, smollm_dspark, options) as pair:
+            ctx, seen = pair.target_ctx, []
+            decode = ctx.decode
+            ctx.decode = lambda tokens, pos0, outputs="last": seen.append(
+                (len(tokens), outputs, ctx.rows_argmax is not None and ctx.rows_argmax.on,
+                 pair.drafter.capturing)) or decode(tokens, pos0, outputs)
+            done, _ = collect(pair.session().generate(prompt, GenerateParams(16, GREEDY)))
+            out[where] = done.tokens, seen[:2]
+    assert out["0"][0] == out["1"][0]
+    assert out["1"][1] == [(512, "none", True, True), (len(prompt) - 1 - 512, "none", True, True)]
+    assert [size for size, *_ in out["0"][1]] == [512, len(prompt) - 1 - 512]
+
+
 def test_device_argmax_is_on_by_default_only_for_a_patched_gpu_build(monkeypatch):
     """Run U: with the patch's one op and no logits copied, the device argmax cuts the Python of a round on an H100
     at no cost to the verify; stock llama.cpp's op per row made verifies dearer (runs Q, T) and a CPU build gains
@@ -162,7 +185,7 @@ import llama_cpp as ll
 import numpy as np
 from dspark_chat.engine import device_argmax, llama
 model = llama.Model(sys.argv[1], n_gpu_layers=int(os.environ.get("DSPARK_TEST_GPU_LAYERS", "0")))
-host = llama.Context(model, 256, 32, 1)
+host = llama.Context(model, 1024, 512, 1)  # batches split as dev splits them: logits differ by shape on a GPU
 dev = llama.Context(model, 1024, 512, 1, rows_argmax=True, row_probs=True)  # the pair's batch size
 dev.rows_argmax.set(True)
 rng = np.random.default_rng(1)

@@ -323,6 +323,30 @@ def test_fixed_shapes_draft_the_same_blocks_with_two_decode_sizes(chain_pair):
     assert len(runs[False][2]) > 2
 
 
+def test_fixed_shapes_inject_a_prompt_in_bulk(chain_pair):
+    """With fixed shapes a prompt's features go into the drafter `bulk_rows` at a time, not in one decode of
+    `inject_rows` for every 17 positions; the output and the drafts' acceptance stay those of varying shapes."""
+    prompt = [1] + np.random.default_rng(3).integers(5, 3900, 300).tolist()
+    options = PairOptions(threads=THREADS, n_ctx=1024, schedule=ScheduleConfig(fixed_draft=6))
+    runs = {}
+    with Pair(chain_pair.target, chain_pair.dspark_drafter, options) as pair:
+        plain = greedy(pair.plain_session(), prompt, 40).tokens
+        drafter = pair.drafter
+        for fixed in (False, True):
+            drafter.fixed_shapes = fixed
+            session = pair.session()
+            session.reset()  # the prompt evaluated afresh, not reused from the run before
+            sizes = _spy_sizes(drafter.ctx)
+            done, steps = collect(session.generate(prompt, GenerateParams(max_tokens=40, sampling=GREEDY)))
+            del drafter.ctx.decode, drafter.ctx.submit, drafter.ctx.decode_embeddings
+            runs[fixed] = (done.tokens, sum(s.accepted for s in steps), [n for kind, n in sizes if kind == "features"])
+    assert runs[False][0] == runs[True][0] == plain
+    assert runs[False][1] == runs[True][1] > 0
+    bulk = [n for n in runs[True][2] if n != drafter.inject_rows]
+    assert drafter.inject_rows < drafter.bulk_rows <= drafter.ctx.n_batch
+    assert bulk == [drafter.bulk_rows] * -(-(len(prompt) - 1) // drafter.bulk_rows)
+
+
 def test_fixed_shapes_are_chosen_by_timing_only_where_a_shape_change_costs(chain_pair, tmp_path):
     """Where the profiled shape change is far below a block's cost (CPUs) the drafter keeps varying shapes
     without timing the two patterns; elsewhere (CUDA) it times them once and caches the result. The timing

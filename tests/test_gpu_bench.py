@@ -175,8 +175,7 @@ def test_switch_cost_probe_times_the_decodes_around_a_switch(tmp_path):
 
 
 def test_ttft_probe_times_each_length_both_sessions(tmp_path, monkeypatch):
-    """benchmarks/gpu_ttft.py on tiny files, with the target's argmax on the device (prompts then go in batches of
-    device_argmax.MAX_ROWS while a DSpark drafter copies features) and off."""
+    """benchmarks/gpu_ttft.py on tiny files, with the target's argmax on the device and off."""
     files = tmp_path / "files"
     gpu_files.main(["--folder", str(files), "--shape", "tiny", "--alphas", "0.8"])
     manifest = json.loads((files / "manifest.json").read_text())

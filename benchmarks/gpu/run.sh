@@ -82,6 +82,11 @@
 #                                             beside llama.cpp, the DSpark pair's time to first token by prompt
 #                                             length with the target's argmax on the host and on the device
 #                                             (gpu_ttft.py), then the host's steps both ways
+#   benchmarks/gpu/run.sh ttft   CARRY WORK OUTDIR SMOLLM_GGUF
+#                                             after run W: the GPU tests while the files are quantized, the DSpark
+#                                             pair's time to first token both ways (gpu_ttft.py), then REPS
+#                                             (default 3) processes of DSpark and model rows at ROW_ALPHAS
+#                                             (default "0 0.8") beside llama.cpp (OUTDIR/rows-N)
 #   benchmarks/gpu/run.sh tests  CARRY WORK SMOLLM_GGUF [pytest args...]
 #                                             the lossless tests on the CUDA build, every pair on the GPU
 #
@@ -145,6 +150,16 @@ segments_both() {
           env "$1=$on" timeout 150 python3 -m benchmarks.gpu_host_segments --folder "$work/files" \
               --kind "$2" --alpha-tag a080 --out "$out/segments-$2-$1-$on.json"
       done ) >> "$out/segments.log" 2>&1 || true
+}
+
+# the time to the first token of fresh 256- to 4096-token prompts for the DSpark pair, plain and speculative, the
+# target's argmax on the host, then on the device (OUT/ttft-dspark-argmax{0,1}.json)
+ttft_both() {
+    ( eval "$(exports)"; cd "$work/src"
+      for on in 0 1; do
+          DSPARK_DEVICE_ARGMAX=$on timeout 200 python3 -m benchmarks.gpu_ttft --folder "$work/files" --kind dspark \
+              --lengths 256 1024 4096 --out "$out/ttft-dspark-argmax$on.json"
+      done ) >> "$out/ttft.log" 2>&1 || true
 }
 
 # once the F16 files are written (and llama.cpp built): the target and model drafters quantized to Q4_K_M
@@ -476,14 +491,21 @@ peaks)
         timeout 500 "$0" bench "$carry" "$work" "$out/full" --kinds model dspark --alphas $FULL_ALPHAS --no-curve \
             --budget-s 0 || true
     fi
-    # the time to the first token of long prompts for the DSpark pair, the target's argmax on the host and device
-    ( eval "$(exports)"; cd "$work/src"
-      for on in 0 1; do
-          DSPARK_DEVICE_ARGMAX=$on timeout 200 python3 -m benchmarks.gpu_ttft --folder "$work/files" --kind dspark \
-              --lengths 256 1024 4096 --out "$out/ttft-dspark-argmax$on.json"
-      done ) > "$out/ttft.log" 2>&1 || true
+    ttft_both
     segments_both DSPARK_DRAFTER_ON_DEVICE model
     echo V-DONE >> "$out/segments.log"
+    ;;
+ttft)
+    # after run W: the first token with whole prompt batches, then processes of rows beside llama.cpp
+    out=$4; smollm=$5; mkdir -p "$out"
+    tests_while_quantizing "$smollm"
+    cp "$work"/tests*.log "$out/" 2> /dev/null || true
+    ttft_both
+    for rep in $(seq "${REPS:-3}"); do
+        timeout 400 "$0" bench "$carry" "$work" "$out/rows-$rep" --kinds dspark model --alphas ${ROW_ALPHAS:-0 0.8} \
+            --no-curve --budget-s 0 || true
+    done
+    echo W2-DONE >> "$out/ttft.log"
     ;;
 host)
     eval "$(exports)"
