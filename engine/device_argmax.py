@@ -17,7 +17,8 @@ passed every GPU test (run T).
 
 A greedy model drafter takes its steps the same way, each token with its probability (its confidence; the patch's
 dspark_rows_probs): run V measured its Python share at alpha 0.8 at 4.0-4.3% of a round against 5.5-10.3% with the
-logits copied and passed over on the host (engine/peak.py); run W 1.35-1.38x plain against 1.17-1.26x. DSPARK_DRAFTER_ON_DEVICE=1 or 0 overrides it.
+logits copied and passed over on the host (engine/peak.py); run W 1.35-1.38x plain against 1.17-1.26x.
+DSPARK_DRAFTER_ON_DEVICE=1 or 0 overrides it.
 """
 
 from __future__ import annotations

@@ -164,8 +164,7 @@ def injection_sizes(n_batch: int, max_drafts: int) -> tuple[int, int]:
 
 
 def profile_injection(ctx: Context, width: int, points: Sequence[int] = INJECT_PROFILE_POINTS) -> CostCurve:
-    """Seconds to write n positions of target features into the drafter's KV cache (each size twice: the drafter's
-    context has then run every size it injects, see the module's docstring)."""
+    """Seconds to write n positions of target features into the drafter's KV cache (each size twice)."""
     points = sorted(set(points))
     zeros = np.zeros((max(points), width), dtype=np.float32)
     ctx.clear()
@@ -500,10 +499,13 @@ def load_dspark_drafter(pair: "Pair", model: Model, n_ctx: int, threads: int, sa
         # than the block, or a long prefix of plain tokens, is nothing the drafter is built to decode
         block_cost = pair._costs(ctx, "drafter-block", say, outputs="all", max_batch=spec.block_size, prefix=1)
         width = len(spec.layer_ids) * target.n_embd
-        inject_cost = profile_injection(ctx, width, INJECT_PROFILE_POINTS + injection_sizes(ctx.n_batch,
-                                                                                            spec.max_drafts))
+        shapes_matter = block_cost.shape_change > SHAPE_CHANGE_WORTH_TIMING * block_cost(spec.block_size)
+        # where fixed shapes may be chosen, the profile also runs their sizes (the bulk one included), so no
+        # injection later is the first of its size (run L: 61-79 ms)
+        sizes = injection_sizes(ctx.n_batch, spec.max_drafts) if shapes_matter else ()
+        inject_cost = profile_injection(ctx, width, INJECT_PROFILE_POINTS + sizes)
         fixed = False
-        if block_cost.shape_change > SHAPE_CHANGE_WORTH_TIMING * block_cost(spec.block_size):
+        if shapes_matter:
             rounds = pair._timed(ctx, "drafter-round-shapes", say, lambda: profile_round_shapes(ctx, width, spec))
             fixed = rounds["fixed"] < rounds["varying"]
         drafter = DSparkDrafter(pair.target_ctx, ctx, spec, block_cost, inject_cost, fixed_shapes=fixed,
