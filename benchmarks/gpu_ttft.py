@@ -1,11 +1,11 @@
 """How long until the first token of a long prompt? Plain and speculative sessions of one pair, prompt by length.
 
-A DSpark pair copies the target's features while it evaluates a prompt. With the target's argmax on the device
-(the default on patched GPU builds) every position of such a batch is an output that takes four n_vocab-wide rows
-of llama.cpp's output buffer, so the engine evaluates the prompt in batches of at most `device_argmax.MAX_ROWS`
-tokens instead of whole batches (engine/session.py). This probe times what that costs: for each prompt length, the
-prefill and the time to the first token of a fresh session (no prefix reused), plain and speculative, median of
-`--reps` after one warm-up. Run it twice, DSPARK_DEVICE_ARGMAX=0 and =1, to compare both ways on one machine.
+A DSpark pair copies the target's features while it evaluates a prompt and injects them into its drafter. For each
+prompt length this probe times the prefill and the time to the first token of a fresh session (no prefix reused),
+plain and speculative, median of `--reps` after one warm-up; then one more speculative run split where its prefill
+goes: waiting for each target batch, and the drafter's share (copying the batch's features and launching their
+injection). Run it twice, DSPARK_DEVICE_ARGMAX=0 and =1, to compare both ways on one machine (run W: the device
+argmax's 64-token prompt batches made a 4096-token prompt's first token 1.5x as late; whole batches since).
 
     DSPARK_DEVICE_ARGMAX=1 python -m benchmarks.gpu_ttft --folder /data/pair --kind dspark --lengths 256 1024 4096
 """
@@ -15,6 +15,7 @@ from __future__ import annotations
 import llama_cpp  # noqa: F401  (before numpy-using imports: see engine/__init__.py on CUDA builds)
 
 import statistics
+import time
 
 from benchmarks import gpu_files
 from dspark_chat.engine.events import collect
@@ -51,12 +52,41 @@ def measure(target: str, drafter: str, n_gpu_layers: int, lengths: list[int], re
                     done, _ = collect(session.generate(prompt, GREEDY))
                     runs.append((done.stats.prefill_s, done.stats.ttft_s))
                 timed = runs[1:]
-                result["rows"].append({
-                    "prompt_tokens": n, "session": name,
-                    "prefill_ms": 1e3 * statistics.median(p for p, _ in timed),
-                    "ttft_ms": 1e3 * statistics.median(t for _, t in timed),
-                    "runs_ms": [[round(1e3 * p, 2), round(1e3 * t, 2)] for p, t in timed]})
+                row = {"prompt_tokens": n, "session": name,
+                       "prefill_ms": 1e3 * statistics.median(p for p, _ in timed),
+                       "ttft_ms": 1e3 * statistics.median(t for _, t in timed),
+                       "runs_ms": [[round(1e3 * p, 2), round(1e3 * t, 2)] for p, t in timed]}
+                if name == "speculative" and pair.drafter is not None:
+                    session.reset()
+                    row["prefill_split_ms"] = prefill_split(pair, session, prompt)
+                result["rows"].append(row)
         return result
+
+
+def prefill_split(pair: Pair, session, prompt: list[int]) -> dict:
+    """One generation of GREEDY's two tokens whose drafter sees each target batch only after the device finished
+    it: milliseconds spent waiting for the target's batches and in the drafter's observe_target (features copied,
+    injection launched), over the prompt's batches and the first round's."""
+    drafter, target = pair.drafter, pair.target_ctx
+    spent = {"target_wait_ms": 0.0, "drafter_observe_ms": 0.0, "batches": 0}
+    observe = drafter.observe_target
+
+    def timed(tokens, pos0, n_kept):
+        t0 = time.perf_counter()
+        target.synchronize()
+        t1 = time.perf_counter()
+        observe(tokens, pos0, n_kept)
+        spent["target_wait_ms"] += 1e3 * (t1 - t0)
+        spent["drafter_observe_ms"] += 1e3 * (time.perf_counter() - t1)
+        spent["batches"] += 1
+
+    drafter.observe_target = timed
+    try:
+        done, _ = collect(session.generate(prompt, GREEDY))
+    finally:
+        del drafter.observe_target
+    spent["prefill_ms"] = 1e3 * done.stats.prefill_s
+    return spent
 
 
 def main(argv=None) -> int:
