@@ -7,6 +7,7 @@ the target's verify, the text stream) and adds up each one's host time, less the
 greedy tokens, `--reps` of them after a warm-up; the total's median per round and each step's mean.
 
     python -m benchmarks.gpu_host_segments --folder /data/pair --kind dspark --alpha-tag a080 --fixed-draft 6
+    python -m benchmarks.gpu_host_segments --folder /data/pair --kind ngram
 """
 
 from __future__ import annotations
@@ -95,16 +96,21 @@ def measure(target: str, drafter: str, n_gpu_layers: int, tokens: int, reps: int
 
 def main(argv=None) -> int:
     ap = gpu_files.probe_parser(__name__, __doc__, "a080", "which alpha's drafter (e.g. a080)")
-    ap.add_argument("--kind", choices=("dspark", "model"), default="dspark")
+    ap.add_argument("--kind", choices=("dspark", "model", "ngram"), default="dspark",
+                    help="ngram: the n-gram drafter on gpu_bench's repetitive prompt (--alpha-tag is ignored)")
     ap.add_argument("--tokens", type=int, default=256)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--fixed-draft", type=int, help="draft and verify this many tokens every round (a CPU proxy, "
                     "whose scheduler would not draft)")
     args = ap.parse_args(argv)
     manifest = gpu_files.read_manifest(args.folder)
-    drafters = manifest["dspark_drafters" if args.kind == "dspark" else "model_drafters"]
-    result = measure(manifest["target"], drafters[args.alpha_tag], args.n_gpu_layers, args.tokens, args.reps,
-                     manifest["prompt_ids"], args.fixed_draft)
+    if args.kind == "ngram":
+        drafter, prompt_ids = "ngram", manifest["ngram_ids"]
+    else:
+        drafter = manifest["dspark_drafters" if args.kind == "dspark" else "model_drafters"][args.alpha_tag]
+        prompt_ids = manifest["prompt_ids"]
+    result = measure(manifest["target"], drafter, args.n_gpu_layers, args.tokens, args.reps, prompt_ids,
+                     args.fixed_draft)
     result.update(kind=args.kind, alpha_tag=args.alpha_tag, folder=str(Path(args.folder)))
     gpu_files.report(result, args.out)
     return 0

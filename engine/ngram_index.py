@@ -8,7 +8,6 @@ rebuilt once.
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Sequence
 
 
@@ -36,10 +35,12 @@ class NgramIndex:
                 key = tuple(toks[nxt - n:nxt])
                 entry = table.get(key)
                 if entry is None:
-                    table[key] = [nxt, Counter({follower: 1})]
+                    # a plain dict: a Counter per new n-gram was half of an n-gram round's Python
+                    table[key] = [nxt, {follower: 1}]
                 else:
                     entry[0] = nxt
-                    entry[1][follower] += 1
+                    counts = entry[1]
+                    counts[follower] = counts.get(follower, 0) + 1
 
     def lookup(self, n_max: int) -> tuple[list[int], int, int]:
         """(continuation of the latest earlier occurrence of the longest matching suffix, its n, how many earlier
@@ -52,5 +53,5 @@ class NgramIndex:
             if entry is not None:
                 start = entry[0]
                 cont = toks[start:start + n_max]
-                return cont, n, entry[1][cont[0]]
+                return cont, n, entry[1].get(cont[0], 0)
         return [], 0, 0

@@ -124,6 +124,18 @@ def test_host_segments_probe_splits_a_dspark_round_and_unwraps(tmp_path):
     assert session_module.verify_greedy is verify and TextStream.push is push
 
 
+def test_host_segments_probe_splits_an_ngram_round_on_its_repetitive_prompt(tmp_path):
+    files = tmp_path / "files"
+    gpu_files.main(["--folder", str(files), "--shape", "tiny", "--alphas", "0.8"])
+    out = tmp_path / "segments.json"
+    assert gpu_host_segments.main(["--folder", str(files), "--n-gpu-layers", "0", "--kind", "ngram",
+                                   "--tokens", "32", "--reps", "2", "--fixed-draft", "8", "--out", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert res["mode"] == "ngram" and res["kind"] == "ngram" and res["rounds"] > 0
+    # the prompt repeats a chain walk, so the lookup finds continuations: the drafter's step was taken
+    assert res["steps_ms_per_round"]["drafter draft"] > 0
+
+
 def test_block_parts_times_each_variant_of_a_tiny_drafter(tmp_path):
     out = tmp_path / "parts.json"
     assert gpu_block_parts.main(["--folder", str(tmp_path / "files"), "--shape", "tiny", "--n-gpu-layers", "0",

@@ -87,6 +87,13 @@
 #                                             pair's time to first token both ways (gpu_ttft.py), then REPS
 #                                             (default 3) processes of DSpark and model rows at ROW_ALPHAS
 #                                             (default "0 0.8") beside llama.cpp (OUTDIR/rows-N)
+#   benchmarks/gpu/run.sh final  CARRY WORK OUTDIR SMOLLM_GGUF
+#                                             after run X, the whole table on one build: the GPU tests while
+#                                             the files are quantized, every kind at every alpha with llama.cpp's
+#                                             defaults and sweep and the verify cost curve in one invocation
+#                                             (OUTDIR/main), the n-gram round's host steps (OUTDIR/segments-*.json),
+#                                             then REPS (default 1) processes of DSpark and model rows at
+#                                             ROW_ALPHAS (default "0 0.8") beside llama.cpp (OUTDIR/rows-N)
 #   benchmarks/gpu/run.sh tests  CARRY WORK SMOLLM_GGUF [pytest args...]
 #                                             the lossless tests on the CUDA build, every pair on the GPU
 #
@@ -506,6 +513,21 @@ ttft)
             --no-curve --budget-s 0 || true
     done
     echo W2-DONE >> "$out/ttft.log"
+    ;;
+final)
+    out=$4; smollm=$5; mkdir -p "$out"
+    tests_while_quantizing "$smollm"
+    cp "$work"/tests*.log "$out/" 2> /dev/null || true
+    timeout "${BENCH_TIMEOUT:-900}" "$0" bench "$carry" "$work" "$out/main" --kinds model ngram dspark \
+        ${ALPHAS:+--alphas $ALPHAS} || true
+    ( eval "$(exports)"; cd "$work/src"
+      timeout 150 python3 -m benchmarks.gpu_host_segments --folder "$work/files" --kind ngram \
+          --out "$out/segments-ngram.json" ) >> "$out/segments.log" 2>&1 || true
+    for rep in $(seq "${REPS:-1}"); do
+        timeout 400 "$0" bench "$carry" "$work" "$out/rows-$rep" --kinds dspark model --alphas ${ROW_ALPHAS:-0 0.8} \
+            --no-curve --budget-s 0 || true
+    done
+    echo FINAL-DONE >> "$out/segments.log"
     ;;
 host)
     eval "$(exports)"
