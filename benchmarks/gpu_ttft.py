@@ -3,8 +3,8 @@
 A DSpark pair copies the target's features while it evaluates a prompt and injects them into its drafter. For each
 prompt length this probe times the prefill and the time to the first token of a fresh session (no prefix reused),
 plain and speculative, median of `--reps` after one warm-up; then one more speculative run split where its prefill
-goes: waiting for each target batch, and the drafter's share (copying the batch's features and launching their
-injection). Run it twice, DSPARK_DEVICE_ARGMAX=0 and =1, to compare both ways on one machine (run W: the device
+goes: waiting for each target batch, and the drafter's share (copying the batch's features, and launching their
+injection, which for a prompt's batch waits until the target's next batch is launched). Run it twice, DSPARK_DEVICE_ARGMAX=0 and =1, to compare both ways on one machine (run W: the device
 argmax's 64-token prompt batches made a 4096-token prompt's first token 1.5x as late; whole batches since).
 
     DSPARK_DEVICE_ARGMAX=1 python -m benchmarks.gpu_ttft --folder /data/pair --kind dspark --lengths 256 1024 4096
@@ -65,26 +65,32 @@ def measure(target: str, drafter: str, n_gpu_layers: int, lengths: list[int], re
 
 def prefill_split(pair: Pair, session, prompt: list[int]) -> dict:
     """One generation of GREEDY's two tokens whose drafter sees each target batch only after the device finished
-    it: milliseconds spent waiting for the target's batches and in the drafter's observe_target (features copied,
-    injection launched), over the prompt's batches and the first round's."""
+    it: milliseconds spent waiting for the target's batches, in the drafter's observe_target (features copied;
+    injection launched, except for a prompt's batches) and in its inject_backlog (a prompt batch's injection,
+    launched after the target's next batch), over the prompt's batches and the first round's."""
     drafter, target = pair.drafter, pair.target_ctx
-    spent = {"target_wait_ms": 0.0, "drafter_observe_ms": 0.0, "batches": 0}
-    observe = drafter.observe_target
+    spent = {"target_wait_ms": 0.0, "drafter_observe_ms": 0.0, "drafter_inject_ms": 0.0, "batches": 0}
+    observe, inject = drafter.observe_target, drafter.inject_backlog
 
-    def timed(tokens, pos0, n_kept):
+    def timed_observe(*args, **kwargs):
         t0 = time.perf_counter()
         target.synchronize()
         t1 = time.perf_counter()
-        observe(tokens, pos0, n_kept)
+        observe(*args, **kwargs)
         spent["target_wait_ms"] += 1e3 * (t1 - t0)
         spent["drafter_observe_ms"] += 1e3 * (time.perf_counter() - t1)
         spent["batches"] += 1
 
-    drafter.observe_target = timed
+    def timed_inject():
+        t0 = time.perf_counter()
+        inject()
+        spent["drafter_inject_ms"] += 1e3 * (time.perf_counter() - t0)
+
+    drafter.observe_target, drafter.inject_backlog = timed_observe, timed_inject
     try:
         done, _ = collect(session.generate(prompt, GREEDY))
     finally:
-        del drafter.observe_target
+        del drafter.observe_target, drafter.inject_backlog
     spent["prefill_ms"] = 1e3 * done.stats.prefill_s
     return spent
 

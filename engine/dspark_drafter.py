@@ -309,7 +309,8 @@ class DSparkDrafter:
         return self.inject_cost(self._n_pending) + self.block_cost.array()[n_block] + self.block_cost.shape_change
 
     # -- features from the target ---------------------------------------------------------------------------
-    def observe_target(self, tokens: Sequence[int], pos0: int, n_kept: int) -> None:
+    def observe_target(self, tokens: Sequence[int], pos0: int, n_kept: int, inject: bool = True) -> None:
+        """inject=False: copy the features only (a prompt's batch); `inject_backlog` injects them later."""
         if self._launched is not None:  # a block launched for a round that did not come
             self.abandon()
         if not self._capturing:  # this decode copied no features: whatever we held from pos0 on is stale
@@ -334,9 +335,16 @@ class DSparkDrafter:
                 rows[:, k * self._width : (k + 1) * self._width] = inputs.rows(done + m)[done:]
             self._n_pending += m
             done += m
-        if self._n_pending >= self.inject_rows:
+        if inject and self._n_pending >= self.inject_rows:
             # a backlog (the copy staying on through plain steps, or a prompt) is injected as it comes: left to
             # the next draft it was one decode of a size the drafter had not run, 61-79 ms on an H100 (run L)
+            self._flush()
+
+    def inject_backlog(self) -> None:
+        """Inject pending features held back by observe_target(inject=False) if they are a backlog. A prompt's
+        session calls this after launching the target's next batch, so the copy into llama.cpp's batch and the
+        launch run while the device evaluates it (run X: 19 ms a 512-token batch that the target waited on)."""
+        if self._launched is None and self._n_pending >= self.inject_rows:
             self._flush()
 
     def _truncate(self, pos: int) -> None:

@@ -88,11 +88,20 @@ class Session:
             # whole batches with the device argmax on too: a prompt's batch has no output row, features copied or
             # not (64-token batches made a 4096-token prompt's prefill 1.5x as long on an H100, run W)
             self._want_features()
+            # a feature-reading drafter injects a batch's features once the target's next batch is launched
+            inject = getattr(self.drafter, "inject_backlog", None)
             for start in range(0, len(fresh), step):
                 chunk = fresh[start : start + step]
                 self.target.decode(chunk, keep + start, "none")
-                if self.drafter:
-                    self.drafter.observe_target(chunk, keep + start, len(chunk))
+                if inject is None:
+                    if self.drafter:
+                        self.drafter.observe_target(chunk, keep + start, len(chunk))
+                    continue
+                if start:
+                    inject()  # the batch before's, while the device evaluates this one
+                self.drafter.observe_target(chunk, keep + start, len(chunk), inject=False)
+            if inject is not None:
+                inject()
         except BaseException:
             self.reset()  # a half-evaluated prompt leaves positions we cannot trust
             raise

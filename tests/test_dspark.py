@@ -347,6 +347,42 @@ def test_fixed_shapes_inject_a_prompt_in_bulk(chain_pair):
     assert bulk == [drafter.bulk_rows] * -(-(len(prompt) - 1) // drafter.bulk_rows)
 
 
+def test_a_prompt_batch_is_injected_after_the_next_target_batch_is_launched(chain_pair):
+    """A prompt's features go into the drafter one target batch late, so on a GPU the copy and launch run while
+    the target evaluates its next batch; the same rows go in, so the output, the drafts' acceptance and the
+    injection sizes equal those of injecting each batch right after it (the order before)."""
+    prompt = [1] + np.random.default_rng(5).integers(5, 3900, 300).tolist()
+    options = PairOptions(threads=THREADS, n_ctx=1024, n_batch=64, schedule=ScheduleConfig(fixed_draft=6))
+    runs = {}
+    with Pair(chain_pair.target, chain_pair.dspark_drafter, options) as pair:
+        plain = greedy(pair.plain_session(), prompt, 40).tokens
+        drafter, target = pair.drafter, pair.target_ctx
+        for deferred in (False, True):
+            if not deferred:
+                drafter.inject_backlog = None  # the session then injects each batch as observe_target copies it
+            session = pair.session()
+            session.reset()
+            log: list[tuple[str, int]] = []
+            decode, embeddings = target.decode, drafter.ctx.decode_embeddings
+            target.decode = lambda tokens, pos0, outputs="last": log.append(("target", pos0)) or decode(
+                tokens, pos0, outputs)
+            drafter.ctx.decode_embeddings = lambda rows, pos0: log.append(("features", pos0)) or embeddings(rows, pos0)
+            done, steps = collect(session.generate(prompt, GenerateParams(max_tokens=40, sampling=GREEDY)))
+            del target.decode, drafter.ctx.decode_embeddings
+            if not deferred:
+                del drafter.inject_backlog
+            runs[deferred] = (done.tokens, sum(s.accepted for s in steps), log)
+    assert runs[False][0] == runs[True][0] == plain
+    assert runs[False][1] == runs[True][1] > 0
+    assert sorted(runs[False][2]) == sorted(runs[True][2])
+    batches = range(0, len(prompt) - 1, 64)
+    prefill = {"after": [e for e in runs[False][2] if e[1] < len(prompt) - 1][: 2 * len(batches)],
+               "deferred": [e for e in runs[True][2] if e[1] < len(prompt) - 1][: 2 * len(batches)]}
+    assert prefill["after"] == [e for p in batches for e in (("target", p), ("features", p))]
+    assert prefill["deferred"] == [("target", 0)] + [e for p in batches[1:] for e in (("target", p), ("features", p - 64))] + [
+        ("features", batches[-1])]
+
+
 def test_fixed_shapes_are_chosen_by_timing_only_where_a_shape_change_costs(chain_pair, tmp_path):
     """Where the profiled shape change is far below a block's cost (CPUs) the drafter keeps varying shapes
     without timing the two patterns; elsewhere (CUDA) it times them once and caches the result. The timing

@@ -203,4 +203,5 @@ def test_ttft_probe_times_each_length_both_sessions(tmp_path, monkeypatch):
             assert 0 < row["prefill_ms"] <= row["ttft_ms"] and len(row["runs_ms"]) == 1, row
             if row["session"] == "speculative":  # 150 tokens: one target batch, then the first round's
                 split = row["prefill_split_ms"]
-                assert split["batches"] >= 1 and split["drafter_observe_ms"] > 0 and split["target_wait_ms"] >= 0
+                assert split["batches"] >= 1 and split["drafter_observe_ms"] > 0
+                assert split["drafter_inject_ms"] > 0 and split["target_wait_ms"] >= 0

@@ -92,6 +92,7 @@
 #                                             the files are quantized, every kind at every alpha with llama.cpp's
 #                                             defaults and sweep and the verify cost curve in one invocation
 #                                             (OUTDIR/main), the n-gram round's host steps (OUTDIR/segments-*.json),
+#                                             the DSpark pair's time to first token both ways (gpu_ttft.py),
 #                                             then REPS (default 1) processes of DSpark and model rows at
 #                                             ROW_ALPHAS (default "0 0.8") beside llama.cpp (OUTDIR/rows-N)
 #   benchmarks/gpu/run.sh tests  CARRY WORK SMOLLM_GGUF [pytest args...]
@@ -523,6 +524,7 @@ final)
     ( eval "$(exports)"; cd "$work/src"
       timeout 150 python3 -m benchmarks.gpu_host_segments --folder "$work/files" --kind ngram \
           --out "$out/segments-ngram.json" ) >> "$out/segments.log" 2>&1 || true
+    ttft_both
     for rep in $(seq "${REPS:-1}"); do
         timeout 400 "$0" bench "$carry" "$work" "$out/rows-$rep" --kinds dspark model --alphas ${ROW_ALPHAS:-0 0.8} \
             --no-curve --budget-s 0 || true
