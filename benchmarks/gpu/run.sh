@@ -170,6 +170,14 @@ ttft_both() {
       done ) >> "$out/ttft.log" 2>&1 || true
 }
 
+# N processes of DSpark and model rows at ROW_ALPHAS (default "0 0.8") beside llama.cpp's defaults (OUT/rows-1..N)
+row_processes() {
+    for rep in $(seq "$1"); do
+        timeout 400 "$0" bench "$carry" "$work" "$out/rows-$rep" --kinds dspark model --alphas ${ROW_ALPHAS:-0 0.8} \
+            --no-curve --budget-s 0 || true
+    done
+}
+
 # once the F16 files are written (and llama.cpp built): the target and model drafters quantized to Q4_K_M
 quantize_files() {
     while ! grep -q "FILES-OK" "$work/files.log"; do
@@ -509,10 +517,7 @@ ttft)
     tests_while_quantizing "$smollm"
     cp "$work"/tests*.log "$out/" 2> /dev/null || true
     ttft_both
-    for rep in $(seq "${REPS:-3}"); do
-        timeout 400 "$0" bench "$carry" "$work" "$out/rows-$rep" --kinds dspark model --alphas ${ROW_ALPHAS:-0 0.8} \
-            --no-curve --budget-s 0 || true
-    done
+    row_processes "${REPS:-3}"
     echo W2-DONE >> "$out/ttft.log"
     ;;
 final)
@@ -525,10 +530,7 @@ final)
       timeout 150 python3 -m benchmarks.gpu_host_segments --folder "$work/files" --kind ngram \
           --out "$out/segments-ngram.json" ) >> "$out/segments.log" 2>&1 || true
     ttft_both
-    for rep in $(seq "${REPS:-1}"); do
-        timeout 400 "$0" bench "$carry" "$work" "$out/rows-$rep" --kinds dspark model --alphas ${ROW_ALPHAS:-0 0.8} \
-            --no-curve --budget-s 0 || true
-    done
+    row_processes "${REPS:-1}"
     echo FINAL-DONE >> "$out/segments.log"
     ;;
 host)
