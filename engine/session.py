@@ -93,13 +93,12 @@ class Session:
             for start in range(0, len(fresh), step):
                 chunk = fresh[start : start + step]
                 self.target.decode(chunk, keep + start, "none")
-                if inject is None:
-                    if self.drafter:
-                        self.drafter.observe_target(chunk, keep + start, len(chunk))
-                    continue
-                if start:
-                    inject()  # the batch before's, while the device evaluates this one
-                self.drafter.observe_target(chunk, keep + start, len(chunk), inject=False)
+                if inject is not None:
+                    if start:
+                        inject()  # the batch before's, while the device evaluates this one
+                    self.drafter.observe_target(chunk, keep + start, len(chunk), inject=False)
+                elif self.drafter:
+                    self.drafter.observe_target(chunk, keep + start, len(chunk))
             if inject is not None:
                 inject()
         except BaseException:
