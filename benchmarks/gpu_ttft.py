@@ -4,8 +4,9 @@ A DSpark pair copies the target's features while it evaluates a prompt and injec
 prompt length this probe times the prefill and the time to the first token of a fresh session (no prefix reused),
 plain and speculative, median of `--reps` after one warm-up; then one more speculative run split where its prefill
 goes: waiting for each target batch, and the drafter's share (copying the batch's features, and launching their
-injection, which for a prompt's batch waits until the target's next batch is launched). Run it twice, DSPARK_DEVICE_ARGMAX=0 and =1, to compare both ways on one machine (run W: the device
-argmax's 64-token prompt batches made a 4096-token prompt's first token 1.5x as late; whole batches since).
+injection, which for a prompt's batch waits until the target's next batch is launched). Run it twice,
+DSPARK_DEVICE_ARGMAX=0 and =1, to compare both ways on one machine (run W: the device argmax's 64-token prompt
+batches made a 4096-token prompt's first token 1.5x as late; whole batches since).
 
     DSPARK_DEVICE_ARGMAX=1 python -m benchmarks.gpu_ttft --folder /data/pair --kind dspark --lengths 256 1024 4096
 """
