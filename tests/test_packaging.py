@@ -26,6 +26,7 @@ SCRIPTS = [ROOT / "packaging" / name
 SCRIPTS.append(ROOT / ".ci" / "run")
 SCRIPTS.append(ROOT / "benchmarks" / "gpu" / "run.sh")  # the device driver of docs/benchmarks.md
 SCRIPTS.append(ROOT / "benchmarks" / "gpu" / "poll.sh")
+SCRIPTS.append(ROOT / "benchmarks" / "gpu" / "prebuild_cuda.sh")  # a CUDA build for the device, made here
 BACKENDS = {"cpu": "CPU", "cuda": "CUDA", "metal": "Metal", "vulkan": "Vulkan"}
 
 

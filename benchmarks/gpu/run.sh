@@ -100,6 +100,7 @@
 #
 # CARRY holds llama_cpp_python-0.3.36*.tar.gz (the sdist, vendored llama.cpp inside), the wheels the app needs
 # that the machine lacks (gguf, diskcache, platformdirs), and src.tar (`git archive HEAD` of this repository).
+# It may also hold llama-build.tar.xz (prebuild_cuda.sh): llama.cpp compiled elsewhere, used if it sees the GPU.
 # The python package is not pip-installed: its llama_cpp/ folder goes on PYTHONPATH with lib/ pointing at the
 # CMake build, so one CUDA build serves both llama.cpp's tools and the app.
 # shellcheck disable=SC2086  # ALPHAS, KINDS, TEST_WRAPPER and the like are lists or command lines, split on purpose
@@ -112,6 +113,9 @@ build="$work/build"
 exports() {
     echo "export PYTHONPATH=$work/src:$work/pkg:$sdist_dir:$work/site"
     echo "export PYTHONUNBUFFERED=1"
+    # a carried build (below) names the folder of the image's CUDA libraries, which its RUNPATH cannot know
+    [ -s "$work/cuda-lib-dir" ] && echo "export LD_LIBRARY_PATH=$(cat "$work/cuda-lib-dir")\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}"
+    return 0
 }
 
 # returns once llama.cpp is built (ends the mode if the build failed)
@@ -222,6 +226,18 @@ setup)
     fi
     ;;
 _build)
+    # CARRY/llama-build.tar.xz (benchmarks/gpu/prebuild_cuda.sh, made on a CPU machine from the same patched sources)
+    # saves the ~4 minutes of compiling; if its programs do not see the GPU here, compile as usual
+    if [ -f "$carry/llama-build.tar.xz" ]; then
+        mkdir -p "$build" && tar xJf "$carry/llama-build.tar.xz" -C "$build"
+        lib=$(find /usr/local /usr/lib /opt -name 'libcublas.so.13' 2> /dev/null | head -n 1)
+        [ -n "$lib" ] && dirname "$lib" > "$work/cuda-lib-dir"
+        eval "$(exports)"
+        if "$build/bin/llama-bench" --list-devices > "$work/prebuilt.log" 2>&1 && grep -q "CUDA0" "$work/prebuilt.log"; then
+            echo "carried build: $(grep -m1 CUDA0 "$work/prebuilt.log")"; echo BUILD-OK; exit 0
+        fi
+        echo "carried build unusable here (see prebuilt.log); compiling"; rm -rf "$build" "$work/cuda-lib-dir"
+    fi
     cd "$sdist_dir/vendor/llama.cpp"
     gen=(); command -v ninja > /dev/null && gen=(-G Ninja)
     cmake -S . -B "$build" "${gen[@]}" -DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 -DBUILD_SHARED_LIBS=ON \
