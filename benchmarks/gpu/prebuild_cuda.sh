@@ -8,8 +8,9 @@
 # The CUDA 13.0 compiler, headers and libraries come from NVIDIA's wheels on PyPI (the benchmark machine's image
 # has CUDA 13.0). They hold no libcuda, which the driver provides at run time: a stub with the few driver calls
 # ggml-cuda makes lets the programs link. The sources are patched as run.sh's setup patches them (LLAMA_PATCH,
-# default all), so the carried build is the one the device would have compiled. Writes WORK/llama-build.tar.xz.
-# Takes about an hour on 2 cores.
+# default all), so the carried build is the one the device would have compiled. Writes WORK/llama-build.tar.xz
+# and WORK/<sdist name>-slim.tar.gz, which replace the sdist in CARRY (docs/benchmarks.md, "Commands").
+# Took about 45 minutes on 2 cores.
 set -euo pipefail
 sdist_tgz=$(realpath "$1"); work=$2; patch=${3:-all}
 here=$(cd "$(dirname "$0")/../.." && pwd)
@@ -30,6 +31,12 @@ fi
 sdist="$work/sdist"
 rm -rf "$sdist"; mkdir -p "$sdist"
 tar xzf "$sdist_tgz" -C "$sdist" --strip-components=1
+# beside the build, the sdist run.sh needs then: the Python package and the unpatched files its setup patches
+# (1.4 MB instead of 48, so the build, the wheels and the sources go over in one transfer)
+top=$(basename "$sdist_tgz" .tar.gz)  # the sdist's folder is named as its file
+tar czf "$work/$top-slim.tar.gz" -C "$work" --transform "s|^sdist|$top|" sdist/llama_cpp sdist/pyproject.toml \
+    sdist/vendor/llama.cpp/ggml/src/ggml-cuda/ggml-cuda.cu sdist/vendor/llama.cpp/src/llama-graph.cpp \
+    sdist/vendor/llama.cpp/src/llama-context.cpp sdist/vendor/llama.cpp/src/models/dflash.cpp
 case "$patch" in
     1|all) python3 "$here/packaging/patch_llama.py" "$sdist" ;;
 esac
@@ -63,4 +70,4 @@ PATH="$cuda/bin:$PATH" cmake -S . -B "$build" -DGGML_CUDA=ON -DCMAKE_CUDA_ARCHIT
 PATH="$cuda/bin:$PATH" cmake --build "$build" -j"$(nproc)" --target llama llama-speculative-simple llama-bench
 # the libraries and programs only, symbolic links kept (libllama.so -> libllama.so.0 ...)
 tar cJf "$work/llama-build.tar.xz" -C "$build" bin
-ls -la "$work/llama-build.tar.xz"
+ls -la "$work/llama-build.tar.xz" "$work/$top-slim.tar.gz"

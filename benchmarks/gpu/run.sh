@@ -114,7 +114,8 @@ exports() {
     echo "export PYTHONPATH=$work/src:$work/pkg:$sdist_dir:$work/site"
     echo "export PYTHONUNBUFFERED=1"
     # a carried build (below) names the folder of the image's CUDA libraries, which its RUNPATH cannot know
-    [ -s "$work/cuda-lib-dir" ] && echo "export LD_LIBRARY_PATH=$(cat "$work/cuda-lib-dir")\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}"
+    [ -s "$work/cuda-lib-dir" ] &&
+        echo "export LD_LIBRARY_PATH=$(cat "$work/cuda-lib-dir")\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}"
     return 0
 }
 
@@ -230,13 +231,17 @@ _build)
     # saves the ~4 minutes of compiling; if its programs do not see the GPU here, compile as usual
     if [ -f "$carry/llama-build.tar.xz" ]; then
         mkdir -p "$build" && tar xJf "$carry/llama-build.tar.xz" -C "$build"
-        lib=$(find /usr/local /usr/lib /opt -name 'libcublas.so.13' 2> /dev/null | head -n 1)
+        lib=$(find /usr/local /usr/lib /opt -name 'libcublas.so.13' 2> /dev/null | head -n 1 || true)
         [ -n "$lib" ] && dirname "$lib" > "$work/cuda-lib-dir"
         eval "$(exports)"
-        if "$build/bin/llama-bench" --list-devices > "$work/prebuilt.log" 2>&1 && grep -q "CUDA0" "$work/prebuilt.log"; then
+        "$build/bin/llama-bench" --list-devices > "$work/prebuilt.log" 2>&1 || true
+        if grep -q "CUDA0" "$work/prebuilt.log"; then
             echo "carried build: $(grep -m1 CUDA0 "$work/prebuilt.log")"; echo BUILD-OK; exit 0
         fi
         echo "carried build unusable here (see prebuilt.log); compiling"; rm -rf "$build" "$work/cuda-lib-dir"
+        # a slim sdist (prebuild_cuda.sh) holds no sources to compile
+        [ -f "$sdist_dir/vendor/llama.cpp/CMakeLists.txt" ] ||
+            { echo "Error: the carried sdist is slim, nothing to compile"; exit 1; }
     fi
     cd "$sdist_dir/vendor/llama.cpp"
     gen=(); command -v ninja > /dev/null && gen=(-G Ninja)
