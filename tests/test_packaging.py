@@ -27,6 +27,7 @@ SCRIPTS.append(ROOT / ".ci" / "run")
 SCRIPTS.append(ROOT / "benchmarks" / "gpu" / "run.sh")  # the device driver of docs/benchmarks.md
 SCRIPTS.append(ROOT / "benchmarks" / "gpu" / "poll.sh")
 SCRIPTS.append(ROOT / "benchmarks" / "gpu" / "prebuild_cuda.sh")  # a CUDA build for the device, made here
+SCRIPTS.append(ROOT / "benchmarks" / "gpu" / "patch_sdist.sh")
 BACKENDS = {"cpu": "CPU", "cuda": "CUDA", "metal": "Metal", "vulkan": "Vulkan"}
 
 

@@ -37,18 +37,7 @@ top=$(basename "$sdist_tgz" .tar.gz)  # the sdist's folder is named as its file
 tar czf "$work/$top-slim.tar.gz" -C "$work" --transform "s|^sdist|$top|" sdist/llama_cpp sdist/pyproject.toml \
     sdist/vendor/llama.cpp/ggml/src/ggml-cuda/ggml-cuda.cu sdist/vendor/llama.cpp/src/llama-graph.cpp \
     sdist/vendor/llama.cpp/src/llama-context.cpp sdist/vendor/llama.cpp/src/models/dflash.cpp
-case "$patch" in
-    1|all) python3 "$here/packaging/patch_llama.py" "$sdist" ;;
-esac
-case "$patch" in
-    rows|dspark|all) python3 "$here/packaging/patch_rows_argmax.py" "$sdist" ;;
-esac
-case "$patch" in
-    markov|dspark|all) python3 "$here/packaging/patch_markov_head.py" "$sdist" ;;
-esac
-case "$patch" in
-    switch|dspark|all) python3 "$here/packaging/patch_feature_switch.py" "$sdist" ;;
-esac
+bash "$here/benchmarks/gpu/patch_sdist.sh" "$sdist" "$patch"
 # libcuda stub: every driver call ggml-cuda names, under the symbol cuda.h maps it to
 mkdir -p "$cuda/lib/stubs"
 calls=$(grep -rhoE "\bcu[A-Z][A-Za-z0-9_]+\(" "$sdist/vendor/llama.cpp/ggml/src/ggml-cuda" | grep -v "^cuBLAS" \

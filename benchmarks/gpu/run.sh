@@ -203,23 +203,8 @@ setup)
     # every carried wheel: the app's (gguf, diskcache, platformdirs, jinja2) and pytest's for the `tests` step
     python3 -m pip install -q --no-index --no-deps --no-compile --target "$work/site" "$carry"/*.whl
     ln -sfn "$build/bin" "$sdist_dir/llama_cpp/lib"
-    # LLAMA_PATCH=1: llama.cpp with one CUDA graph per batch shape (packaging/patch_llama.py); =markov: DSpark's
-    # Markov bias as a batched product (packaging/patch_markov_head.py); =switch: a cheap switch of the target's
-    # feature copy (packaging/patch_feature_switch.py); =rows: one argmax op for a greedy sampler's rows
-    # (packaging/patch_rows_argmax.py); =dspark: markov, switch and rows (what install.sh built before run S);
-    # =all: every patch (what install.sh builds since run S)
-    case "${LLAMA_PATCH:-0}" in
-        1|all) python3 "$work/src/packaging/patch_llama.py" "$sdist_dir" ;;
-    esac
-    case "${LLAMA_PATCH:-0}" in
-        rows|dspark|all) python3 "$work/src/packaging/patch_rows_argmax.py" "$sdist_dir" ;;
-    esac
-    case "${LLAMA_PATCH:-0}" in
-        markov|dspark|all) python3 "$work/src/packaging/patch_markov_head.py" "$sdist_dir" ;;
-    esac
-    case "${LLAMA_PATCH:-0}" in
-        switch|dspark|all) python3 "$work/src/packaging/patch_feature_switch.py" "$sdist_dir" ;;
-    esac
+    # the patches LLAMA_PATCH names (patch_sdist.sh says which)
+    bash "$work/src/benchmarks/gpu/patch_sdist.sh" "$sdist_dir" "${LLAMA_PATCH:-0}"
     # both in sessions of their own: they outlive this command while the machine stays warm
     setsid nohup "$0" _build "$carry" "$work" > "$work/build.log" 2>&1 < /dev/null &
     if [ "${SKIP_FILES:-0}" != 1 ]; then
