@@ -29,15 +29,21 @@ if [ ! -x "$cuda/bin/nvcc" ]; then
 fi
 
 sdist="$work/sdist"
-rm -rf "$sdist"; mkdir -p "$sdist"
-tar xzf "$sdist_tgz" -C "$sdist" --strip-components=1
-# beside the build, the sdist run.sh needs then: the Python package and the unpatched files its setup patches
-# (1.4 MB instead of 48, so the build, the wheels and the sources go over in one transfer)
 top=$(basename "$sdist_tgz" .tar.gz)  # the sdist's folder is named as its file
-tar czf "$work/$top-slim.tar.gz" -C "$work" --transform "s|^sdist|$top|" sdist/llama_cpp sdist/pyproject.toml \
-    sdist/vendor/llama.cpp/ggml/src/ggml-cuda/ggml-cuda.cu sdist/vendor/llama.cpp/src/llama-graph.cpp \
-    sdist/vendor/llama.cpp/src/llama-context.cpp sdist/vendor/llama.cpp/src/models/dflash.cpp
-bash "$here/benchmarks/gpu/patch_sdist.sh" "$sdist" "$patch"
+# the sources are unpacked and patched again only when the sdist, LLAMA_PATCH or a patch script changed: fresh
+# files would make make recompile all of it (45 minutes) where a rerun needs only the steps that failed
+stamp=$({ echo "$top $patch"; cat "$here"/packaging/patch_*.py "$here/packaging/sdist_patch.py"; } | sha256sum)
+if [ ! -f "$sdist/.stamp" ] || [ "$(cat "$sdist/.stamp")" != "$stamp" ]; then
+    rm -rf "$sdist"; mkdir -p "$sdist"
+    tar xzf "$sdist_tgz" -C "$sdist" --strip-components=1
+    # beside the build, the sdist run.sh needs then: the Python package and the unpatched files its setup patches
+    # (1.4 MB instead of 48, so the build, the wheels and the sources go over in one transfer)
+    tar czf "$work/$top-slim.tar.gz" -C "$work" --transform "s|^sdist|$top|" sdist/llama_cpp sdist/pyproject.toml \
+        sdist/vendor/llama.cpp/ggml/src/ggml-cuda/ggml-cuda.cu sdist/vendor/llama.cpp/src/llama-graph.cpp \
+        sdist/vendor/llama.cpp/src/llama-context.cpp sdist/vendor/llama.cpp/src/models/dflash.cpp
+    bash "$here/benchmarks/gpu/patch_sdist.sh" "$sdist" "$patch"
+    echo "$stamp" > "$sdist/.stamp"
+fi
 # libcuda stub: every driver call ggml-cuda names, under the symbol cuda.h maps it to
 mkdir -p "$cuda/lib/stubs"
 calls=$(grep -rhoE "\bcu[A-Z][A-Za-z0-9_]+\(" "$sdist/vendor/llama.cpp/ggml/src/ggml-cuda" | grep -v "^cuBLAS" \
