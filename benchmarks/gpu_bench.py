@@ -324,11 +324,16 @@ _SIMPLE, _DSPARK = ["--spec-type", "draft-simple"], ["--spec-type", "draft-dspar
 MODEL_CONFIGS = [_SIMPLE] + [_SIMPLE + c for c in (
     ["--spec-draft-n-max", "2"], ["--spec-draft-n-max", "5"], ["--spec-draft-n-max", "8"],
     ["--spec-draft-n-max", "16"], ["--spec-draft-n-max", "16", "--spec-draft-p-min", "0.75"])]
+# Shorter blocks too: near alpha 0.6 a DSpark drafter's expected run is about two tokens, where n_max 2-4 may win.
 DSPARK_CONFIGS = [_DSPARK] + [_DSPARK + c for c in (
+    ["--spec-draft-n-max", "2"], ["--spec-draft-n-max", "4"], ["--spec-draft-n-max", "4", "--spec-draft-p-min", "0.5"],
     ["--spec-draft-n-max", "8"], ["--spec-draft-n-max", "16"], ["--spec-draft-n-max", "16", "--spec-draft-p-min", "0.5"],
     ["--spec-draft-n-max", "8", "--spec-draft-p-min", "0.5"])]
+# Every n-gram type at its defaults (they draft up to 48-64 tokens), then shorter lookup keys, which match sooner.
 NGRAM_CONFIGS = [["--spec-type", "ngram-simple"], ["--spec-type", "ngram-mod"], ["--spec-type", "ngram-map-k"],
-                 ["--spec-type", "ngram-cache"]]
+                 ["--spec-type", "ngram-cache"],
+                 ["--spec-type", "ngram-simple", "--spec-ngram-simple-size-n", "4", "--spec-ngram-simple-size-m", "32"],
+                 ["--spec-type", "ngram-mod", "--spec-ngram-mod-n-match", "8"]]
 
 
 # -- the whole run ------------------------------------------------------------------------------------------
