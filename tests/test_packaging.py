@@ -29,6 +29,7 @@ SCRIPTS.append(ROOT / "benchmarks" / "gpu" / "run.sh")  # the device driver of d
 SCRIPTS.append(ROOT / "benchmarks" / "gpu" / "poll.sh")
 SCRIPTS.append(ROOT / "benchmarks" / "gpu" / "prebuild_cuda.sh")  # a CUDA build for the device, made here
 SCRIPTS.append(ROOT / "benchmarks" / "gpu" / "patch_sdist.sh")
+SCRIPTS.append(ROOT / "benchmarks" / "gpu" / "make_carry.sh")  # the device session's transfers
 BACKENDS = {"cpu": "CPU", "cuda": "CUDA", "metal": "Metal", "vulkan": "Vulkan"}
 
 
