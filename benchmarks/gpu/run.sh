@@ -250,8 +250,8 @@ env)
 bench)
     out=$4; shift 4
     for f in build files; do
-        while ! grep -q "${f^^}-OK" "$work/$f.log"; do
-            if grep -q "Error\|error:\|Traceback" "$work/$f.log"; then echo "$f failed"; tail -30 "$work/$f.log"; exit 1; fi
+        while ! grep -q "${f^^}-OK" "$work/$f.log" 2> /dev/null; do
+            if grep -q "Error\|error:\|Traceback" "$work/$f.log" 2> /dev/null; then echo "$f failed"; tail -30 "$work/$f.log"; exit 1; fi
             sleep 5
         done
     done
