@@ -5,7 +5,8 @@
 #   DEST-smol1/   and DEST-smol2/: the two halves of SmolLM2's GGUF (98 MB), for the GPU tests; join them with
 #                 `cat DEST-smol1/smol.aa DEST-smol2/smol.ab > smol.gguf`
 #
-#   bash benchmarks/gpu/make_carry.sh DEST [PREBUILT]      # DEST: a repository-relative ignored path, e.g. .carry5
+#   bash benchmarks/gpu/make_carry.sh DEST [PREBUILT]      # DEST: a repository-relative ignored path, e.g. .carry6
+# DEVICE_PYTHON (default 3.12) picks the Python the wheels are for; 3.11 makes a carry this machine can try.
 set -euo pipefail
 dest=$1; prebuilt=${2:-}
 here=$(cd "$(dirname "$0")/../.." && pwd)
